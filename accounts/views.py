@@ -1,0 +1,29 @@
+"""User management pages (admins only)."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from accounts.permissions import admin_required
+from accounts.services import user_role_set
+from common.exceptions import ApplicationError
+
+
+@admin_required
+def user_list(request: HttpRequest) -> HttpResponse:
+    users = User.objects.order_by("role", "username")
+    return render(request, "accounts/user_list.html", {"users": users, "roles": User.Role.choices})
+
+
+@admin_required
+@require_POST
+def user_role_update(request: HttpRequest, user_id: int) -> HttpResponse:
+    user = get_object_or_404(User, pk=user_id)
+    try:
+        user_role_set(user=user, role=request.POST.get("role", ""), changed_by=request.user)  # type: ignore[arg-type]
+        messages.success(request, f"{user.username} is now {user.get_role_display()}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("accounts:user_list")

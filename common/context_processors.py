@@ -1,0 +1,38 @@
+"""Navigation entries shown in the base layout, by role."""
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+# (label, url name, minimum role) — roles: "any" (logged in), "researcher", "admin".
+NAVIGATION: list[tuple[str, str, str]] = [
+    ("Home", "home", "any"),
+    ("Annotate", "labeling:annotate_home", "any"),
+    ("Taxonomy", "labeling:taxonomy", "any"),
+    ("Texts", "labeling:text_list", "researcher"),
+    ("Import", "labeling:import_upload", "researcher"),
+    ("Campaigns", "labeling:campaign_list", "researcher"),
+    ("Intensities", "modeling:dashboard", "researcher"),
+    ("Snapshots", "modeling:snapshot_list", "researcher"),
+    ("Jobs", "job_list", "researcher"),
+    ("Users", "accounts:user_list", "admin"),
+    ("API", "swagger-ui", "any"),
+]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    allowed = {"any": True, "researcher": user.is_researcher, "admin": user.is_platform_admin}
+    items = []
+    for label, url_name, role in NAVIGATION:
+        if not allowed[role]:
+            continue
+        try:
+            url = reverse(url_name)
+        except NoReverseMatch:
+            continue  # a page not built yet stays out of the menu
+        items.append({"label": label, "url": url, "active": request.path == url or (url != "/" and request.path.startswith(url))})
+    return {"nav_items": items}

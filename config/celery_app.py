@@ -1,0 +1,11 @@
+"""The Celery application shared by every ValueFlow worker and the beat scheduler."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("valueflow")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,8 @@
+"""HTML routes of the labeling app."""
+
+from django.urls import path  # noqa: F401
+
+
+app_name = "labeling"
+urlpatterns: list = [
+]

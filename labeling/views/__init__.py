@@ -1,0 +1,1 @@
+"""HTML/htmx pages of the labeling app, one module per area."""
