@@ -1,0 +1,77 @@
+"""Leases on comparisons (assignments) and the append-only judgments annotators submit for them."""
+
+from django.conf import settings
+from django.db import models
+
+from labeling.models.campaigns import Campaign
+from labeling.models.taxonomy import Value
+
+
+class Assignment(models.Model):
+    """A comparison handed to one annotator under a lease. `item_ids` are PoolItem ids in the order SHOWN."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SUBMITTED = "submitted", "Submitted"
+        EXPIRED = "expired", "Expired"
+        RELEASED = "released", "Released"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="assignments")
+    value = models.ForeignKey(Value, on_delete=models.PROTECT, related_name="+")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    item_ids = models.JSONField()
+    # The set of items, independent of order ("12-57-90"): an annotator sees a set once unless it is a repeat.
+    comparison_key = models.CharField(max_length=200)
+    is_repeat = models.BooleanField(default=False)
+    repeat_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Why the sampler chose this comparison (shown to researchers, logged).
+    reason = models.CharField(max_length=200, blank=True)
+    instructions_version = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "annotator", "comparison_key"],
+                condition=models.Q(is_repeat=False),
+                name="assignment_no_repeat_unless_deliberate",
+            )
+        ]
+        indexes = [models.Index(fields=["annotator", "campaign", "status"])]
+
+
+class Judgment(models.Model):
+    """What an annotator answered for one assignment. Never updated; an undo adds a JudgmentRetraction.
+
+    `ordering` is a list of groups of PoolItem ids from strongest to weakest expression of the value; a group with
+    several ids is a tie. For best–worst, `ordering` is [[best], [the others], [worst]] with `kind="best_worst"`
+    (the middle group is unordered, not tied).
+    """
+
+    class Kind(models.TextChoices):
+        RANKING = "ranking", "Ranking"  # pairwise win, full or partial list, with or without ties
+        NEITHER = "neither", "Neither text expresses the value"
+        BEST_WORST = "best_worst", "Best–worst"
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="judgment")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="judgments")
+    value = models.ForeignKey(Value, on_delete=models.PROTECT, related_name="judgments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RANKING)
+    ordering = models.JSONField()
+    shown_order = models.JSONField()
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    client_info = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["value", "id"]), models.Index(fields=["annotator", "campaign"])]
+
+
+class JudgmentRetraction(models.Model):
+    """An annotator's undo of their last judgment (within a short window). Fits leave retracted judgments out."""
+
+    judgment = models.OneToOneField(Judgment, on_delete=models.CASCADE, related_name="retraction")
+    created_at = models.DateTimeField(auto_now_add=True)
