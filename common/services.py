@@ -27,8 +27,10 @@ def job_create(
     title: str = "",
     queue: str = "default",
     dedupe_key: str = "",
+    countdown_s: float = 0.0,
 ) -> Job:
-    """Create a pending job and send it to a worker once the surrounding transaction commits.
+    """Create a pending job and send it to a worker once the surrounding transaction commits (after countdown_s
+    seconds, for debounced work).
 
     With a dedupe key, an already pending or running job with the same key is returned instead of a new one.
     """
@@ -50,15 +52,16 @@ def job_create(
     except IntegrityError:
         # Another request created the active job for this key between our check and our insert.
         return Job.objects.get(dedupe_key=dedupe_key, status__in=Job.ACTIVE_STATUSES)
-    _enqueue_on_commit(job)
+    _enqueue_on_commit(job, countdown_s=countdown_s)
     return job
 
 
-def _enqueue_on_commit(job: Job) -> None:
+def _enqueue_on_commit(job: Job, *, countdown_s: float = 0.0) -> None:
     from common.tasks import job_run
 
     job_id, queue = job.pk, job.queue
-    transaction.on_commit(lambda: job_run.apply_async(args=[job_id], queue=queue))
+    options = {"queue": queue, "countdown": countdown_s} if countdown_s > 0 else {"queue": queue}
+    transaction.on_commit(lambda: job_run.apply_async(args=[job_id], **options))
 
 
 def job_run(*, job_id: int) -> Job:
