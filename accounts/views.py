@@ -1,4 +1,4 @@
-"""User management pages (admins only)."""
+"""User management pages: admins see every account and change roles (each change is audit-logged by the service)."""
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -21,9 +21,14 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def user_role_update(request: HttpRequest, user_id: int) -> HttpResponse:
     user = get_object_or_404(User, pk=user_id)
+    previous_role = user.role
     try:
         user_role_set(user=user, role=request.POST.get("role", ""), changed_by=request.user)  # type: ignore[arg-type]
-        messages.success(request, f"{user.username} is now {user.get_role_display()}.")
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, f"Could not change the role of {user.username}: {exc.message}")
+    else:
+        if user.role == previous_role:
+            messages.info(request, f"{user.username} already is {user.get_role_display()}; nothing changed.")
+        else:
+            messages.success(request, f"{user.username} is now {user.get_role_display()}.")
     return redirect("accounts:user_list")

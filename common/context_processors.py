@@ -1,11 +1,12 @@
-"""Navigation entries shown in the base layout, by role."""
+"""Navigation entries shown in the base layout, filtered by the user's role."""
 
 from typing import Any
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-# (label, url name, minimum role) — roles: "any" (logged in), "researcher", "admin".
+# (label, url name, minimum role). Roles: "any" (logged in), "researcher" (researchers and admins), "admin".
+# The order is the order of the menu; each role sees its own work first.
 NAVIGATION: list[tuple[str, str, str]] = [
     ("Home", "home", "any"),
     ("Annotate", "labeling:annotate_home", "any"),
@@ -21,6 +22,13 @@ NAVIGATION: list[tuple[str, str, str]] = [
 ]
 
 
+def _is_active(request_path: str, url: str) -> bool:
+    """The home page is active only on itself; any other entry also on the pages below it."""
+    if url == "/":
+        return request_path == "/"
+    return request_path == url or request_path.startswith(url)
+
+
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
@@ -33,6 +41,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         try:
             url = reverse(url_name)
         except NoReverseMatch:
-            continue  # a page not built yet stays out of the menu
-        items.append({"label": label, "url": url, "active": request.path == url or (url != "/" and request.path.startswith(url))})
+            continue  # a page that is not part of this deployment yet stays out of the menu
+        items.append({"label": label, "url": url, "active": _is_active(request.path, url)})
     return {"nav_items": items}
