@@ -159,6 +159,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "jobs-reap-stale": {"task": "common.tasks.jobs_reap_stale", "schedule": 60.0},
+    "assignments-expire-stale": {"task": "labeling.tasks.assignments_expire_stale", "schedule": 30.0},
 }
 # A RUNNING job whose heartbeat is older than this is considered dead and requeued by the reaper (seconds).
 VALUEFLOW_JOB_STALE_AFTER_S = env.int("VALUEFLOW_JOB_STALE_AFTER_S", default=300)

@@ -1,0 +1,222 @@
+"""Submitting judgments (idempotent, all-or-nothing) and undoing the last one within a short window."""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from celery import current_app
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from common.exceptions import ApplicationError
+from labeling.models import Assignment, Campaign, CampaignItem, CampaignMember, Judgment, JudgmentRetraction
+from labeling.services.assignment import _do_assignment_create, _do_lease_expire
+
+logger = logging.getLogger("valueflow.judgments")
+
+UNDO_WINDOW_S = 30
+# Refit requests are throttled to one message per value per this many seconds; the modeling side debounces more.
+REFIT_REQUEST_THROTTLE_S = 1
+MAX_LATENCY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    judgment: Judgment
+    created: bool  # False when this was a client retry of an identical submission
+
+
+def judgment_submit(
+    *,
+    assignment_id: int,
+    annotator,  # type: ignore[no-untyped-def]
+    ordering: Any,
+    kind: str = Judgment.Kind.RANKING,
+    latency_ms: int | None = None,
+    client_info: dict[str, Any] | None = None,
+) -> SubmitResult:
+    """Store the annotator's answer to their lease. The same answer sent twice stores one judgment and answers the
+    same; anything invalid is rejected with a clear message and stores nothing."""
+    with transaction.atomic():
+        assignment = Assignment.objects.select_for_update(of=("self",)).select_related("campaign").filter(pk=assignment_id).first()
+        if assignment is None or assignment.annotator_id != annotator.pk:
+            raise ApplicationError("No such assignment for you.", extra={"assignment_id": assignment_id}, status_code=404)
+        campaign = assignment.campaign
+        groups = _validated_ordering(assignment=assignment, campaign=campaign, ordering=ordering, kind=kind)
+        existing = Judgment.objects.filter(assignment=assignment).first()
+        if existing is not None:
+            if existing.ordering == groups and existing.kind == kind:
+                return SubmitResult(existing, created=False)
+            raise ApplicationError(
+                "This comparison was already judged with a different answer.",
+                extra={"assignment_id": assignment.pk, "judgment_id": existing.pk},
+                status_code=409,
+            )
+        if assignment.status != Assignment.Status.OPEN or assignment.expires_at <= timezone.now():
+            raise ApplicationError(
+                "This comparison's lease has expired; ask for the next one.",
+                extra={"assignment_id": assignment.pk, "status": assignment.status},
+                status_code=409,
+            )
+        if latency_ms is not None and not 0 <= latency_ms <= MAX_LATENCY_MS:
+            raise ApplicationError("latency_ms must be between 0 and 86,400,000.", extra={"field": "latency_ms"})
+        judgment = Judgment.objects.create(
+            assignment=assignment,
+            campaign=campaign,
+            value_id=assignment.value_id,
+            annotator=annotator,
+            kind=kind,
+            ordering=groups,
+            shown_order=assignment.item_ids,
+            latency_ms=latency_ms,
+            client_info=client_info or {},
+        )
+        Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED)
+        _do_counters_after_judgment(campaign=campaign, assignment=assignment, annotator=annotator, delta=1)
+        _request_refit_on_commit(assignment.value_id)
+    return SubmitResult(judgment, created=True)
+
+
+def _validated_ordering(*, assignment: Assignment, campaign: Campaign, ordering: Any, kind: str) -> list[list[int]]:
+    """Check that `ordering` is a ranking of exactly the assignment's items; return it as a list of groups."""
+    shown = list(assignment.item_ids)
+    if kind not in Judgment.Kind.values:
+        raise ApplicationError(f"Unknown judgment kind {kind!r}.", extra={"field": "kind"})
+    if not isinstance(ordering, list) or not ordering:
+        raise ApplicationError("ordering must be a non-empty list of groups of item ids.", extra={"field": "ordering"})
+    groups: list[list[int]] = []
+    for position, group in enumerate(ordering):
+        members = group if isinstance(group, list) else [group]
+        if not members or not all(isinstance(i, int) and not isinstance(i, bool) for i in members):
+            raise ApplicationError(
+                f"ordering[{position}] must be an item id or a non-empty list of item ids.", extra={"field": "ordering"}
+            )
+        groups.append(list(members))
+    flat = [item for group in groups for item in group]
+    if len(flat) != len(set(flat)):
+        raise ApplicationError("ordering names an item more than once.", extra={"field": "ordering"})
+    if set(flat) != set(shown):
+        raise ApplicationError(
+            "ordering must rank exactly the items of this comparison.",
+            extra={"field": "ordering", "expected_items": sorted(shown), "got_items": sorted(flat)},
+        )
+    ties = any(len(group) > 1 for group in groups)
+    if kind == Judgment.Kind.NEITHER:
+        if campaign.protocol != Campaign.Protocol.PAIRWISE or len(groups) != 1:
+            raise ApplicationError(
+                "“Neither” is an answer to a pair only: send both items as one group.", extra={"field": "kind"}
+            )
+    elif kind == Judgment.Kind.BEST_WORST:
+        if campaign.protocol != Campaign.Protocol.BEST_WORST:
+            raise ApplicationError("This campaign does not use best–worst judgments.", extra={"field": "kind"})
+        if len(groups) != 3 or len(groups[0]) != 1 or len(groups[2]) != 1:
+            raise ApplicationError(
+                "A best–worst answer is [[best], [the others], [worst]].", extra={"field": "ordering"}
+            )
+    else:
+        if campaign.protocol == Campaign.Protocol.BEST_WORST:
+            raise ApplicationError("This campaign expects kind=best_worst.", extra={"field": "kind"})
+        if ties and not campaign.allow_ties:
+            raise ApplicationError("This campaign does not allow ties.", extra={"field": "ordering"})
+    return groups
+
+
+def _do_counters_after_judgment(*, campaign: Campaign, assignment: Assignment, annotator, delta: int) -> None:  # type: ignore[no-untyped-def]
+    """Call inside the submitting (or undoing) transaction. Keeps exposure counters and stopping targets exact."""
+    items = CampaignItem.objects.filter(campaign=campaign, pool_item_id__in=assignment.item_ids)
+    # Lock the items in id order first: concurrent submits touching overlapping items then cannot deadlock.
+    list(items.select_for_update().order_by("id").values_list("id", flat=True))
+    if delta > 0:
+        items.filter(in_flight__gt=0).update(in_flight=F("in_flight") - 1)
+        items.update(judgments_count=F("judgments_count") + 1)
+        # An item stops being asked once it has its judgments, or its published interval is narrow enough.
+        items.filter(judgments_count__gte=campaign.judgments_per_item).update(is_active=False)
+        if campaign.ci_width_target is not None:
+            for item in items.filter(is_active=True).select_related("pool_item"):
+                pool_item = item.pool_item
+                if pool_item.ci_low is not None and pool_item.ci_high - pool_item.ci_low <= campaign.ci_width_target:
+                    CampaignItem.objects.filter(pk=item.pk).update(is_active=False)
+    else:
+        items.filter(judgments_count__gt=0).update(judgments_count=F("judgments_count") - 1)
+        items.filter(judgments_count__lt=campaign.judgments_per_item).update(is_active=True)
+    CampaignMember.objects.filter(campaign=campaign, annotator=annotator).update(
+        judgments_count=F("judgments_count") + delta
+    )
+
+
+def _request_refit_on_commit(value_id: int) -> None:
+    """Ask the modeling side (by task name: labeling never imports modeling) to refit this value soon."""
+
+    def send() -> None:
+        if cache.add(f"valueflow:refit-requested:{value_id}", 1, timeout=REFIT_REQUEST_THROTTLE_S):
+            try:
+                current_app.send_task("modeling.tasks.refit_request", kwargs={"value_id": value_id})
+            except Exception:  # noqa: BLE001 - the judgment is stored; the periodic catch-up refit covers it
+                logger.warning("could not request a refit of value %s; the catch-up task will", value_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def judgment_undo(*, judgment_id: int, annotator, window_s: int = UNDO_WINDOW_S) -> Assignment:  # type: ignore[no-untyped-def]
+    """Retract the annotator's most recent judgment in its campaign (within window_s seconds) and hand the same
+    comparison back, in the same order, as a new lease."""
+    with transaction.atomic():
+        judgment = (
+            Judgment.objects.select_for_update(of=("self",))
+            .select_related("assignment", "campaign")
+            .filter(pk=judgment_id, annotator=annotator)
+            .first()
+        )
+        if judgment is None:
+            raise ApplicationError("No such judgment of yours.", extra={"judgment_id": judgment_id}, status_code=404)
+        if JudgmentRetraction.objects.filter(judgment=judgment).exists():
+            raise ApplicationError("This judgment was already undone.", status_code=409)
+        latest_id = (
+            Judgment.objects.filter(campaign=judgment.campaign, annotator=annotator, retraction__isnull=True)
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        if latest_id != judgment.pk:
+            raise ApplicationError("Only your most recent judgment can be undone.", status_code=409)
+        if judgment.created_at < timezone.now() - timedelta(seconds=window_s):
+            raise ApplicationError(f"Judgments can be undone for {window_s} seconds only.", status_code=409)
+        JudgmentRetraction.objects.create(judgment=judgment)
+        campaign = judgment.campaign
+        _do_counters_after_judgment(campaign=campaign, assignment=judgment.assignment, annotator=annotator, delta=-1)
+        # Close any lease handed out since, so the undone comparison is next.
+        for lease in Assignment.objects.filter(campaign=campaign, annotator=annotator, status=Assignment.Status.OPEN):
+            _do_lease_expire(lease, status=Assignment.Status.RELEASED)
+        again = _do_assignment_create(
+            campaign=campaign,
+            annotator=annotator,
+            value_id=judgment.value_id,
+            shown_order=list(judgment.shown_order),
+            reason="undo: the same comparison again",
+            repeat_of=judgment.assignment,
+            now=timezone.now(),
+        )
+        _request_refit_on_commit(judgment.value_id)
+    return again
+
+
+def ordering_for_pair(*, assignment: Assignment, answer: str) -> tuple[list[list[int]], str]:
+    """Translate a pairwise key answer ("1", "2", "tie", "neither") into (ordering, kind) for judgment_submit."""
+    shown: Sequence[int] = assignment.item_ids
+    if len(shown) != 2:
+        raise ApplicationError("This comparison is not a pair.", extra={"field": "answer"})
+    first, second = shown
+    answers = {
+        "1": ([[first], [second]], Judgment.Kind.RANKING),
+        "2": ([[second], [first]], Judgment.Kind.RANKING),
+        "tie": ([[first, second]], Judgment.Kind.RANKING),
+        "neither": ([[first, second]], Judgment.Kind.NEITHER),
+    }
+    if answer not in answers:
+        raise ApplicationError(f"Unknown answer {answer!r}: expected 1, 2, tie or neither.", extra={"field": "answer"})
+    return answers[answer]
+
