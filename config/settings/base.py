@@ -177,3 +177,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- demo -----------------------------------------------------------------------------------------------------
+# Password given to the demo users that `manage.py setup_demo` (and the run command) creates.
+VALUEFLOW_DEMO_PASSWORD = env("VALUEFLOW_DEMO_PASSWORD", default="valueflow-demo")
