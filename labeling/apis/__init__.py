@@ -1,0 +1,1 @@
+"""REST API of the labeling app, one module per area."""
