@@ -1,0 +1,153 @@
+"""Who may use which URL: for every URL pattern of ValueFlow, the least role that may GET it and, where the endpoint
+takes POST, the least role that may POST to it. Roles are ordered anonymous < annotator < researcher < admin.
+
+tests/test_permission_matrix.py checks every entry against every role, and fails when the project has a URL pattern
+this table does not declare: a new endpoint is added here in the same change, with its rule.
+
+The Django admin (/django-admin/) is declared once, as "staff": Django's own permission system guards it, and
+only admins get the staff flag (accounts.services.user_role_set).
+
+Decisions recorded here:
+- /api/schema/ and /api/docs/ are public. The OpenAPI schema documents the endpoints, which every client needs to
+  know, and holds no data; every data endpoint it lists still checks the caller's role.
+- /health/ is public so that load balancers and Docker healthchecks can call it; it reveals only "ok".
+- A job is visible to its creator and to researchers and admins. Others get 404 rather than 403, so job ids
+  do not reveal what exists; test_permission_matrix.py checks that separately.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+ANONYMOUS = "anonymous"
+ANNOTATOR = "annotator"
+RESEARCHER = "researcher"
+ADMIN = "admin"
+ROLES = (ANONYMOUS, ANNOTATOR, RESEARCHER, ADMIN)
+STAFF = "staff"
+
+# The Django admin's URL prefix; its many patterns are declared as this one entry.
+ADMIN_SITE_PREFIX = "django-admin/"
+
+
+# A snapshot freezes published fits, which need judgments and a fit run: more than a permission test should build.
+# These views check the role first (researcher_required / IsResearcher) and look the snapshot up afterwards, so a
+# 404 for a snapshot id that does not exist means the caller got past the permission check.
+NO_SAMPLE_SNAPSHOT = "no sample snapshot exists; the role check runs before the snapshot lookup"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    # The pattern as Django spells it, from the site root, e.g. "api/v1/jobs/<int:job_id>/".
+    route: str
+    # Least role that may GET it; None when the endpoint refuses GET (405) for everyone.
+    get: str | None
+    # Least role that may POST to it; None when the endpoint takes no POST.
+    post: str | None = None
+    # Sample values for the pattern's parameters, built from the objects test_permission_matrix.py creates.
+    kwargs: Callable[[Any], dict[str, Any]] | None = None
+    # Why a 404 for the sample object still shows the permission check was passed (empty: a 404 is a failure).
+    missing_object_ok: str = ""
+    note: str = ""
+
+    @property
+    def is_api(self) -> bool:
+        return self.route.startswith("api/")
+
+
+ENDPOINTS: list[Endpoint] = [
+    # --- pages every logged-in user sees ---------------------------------------------------------------------
+    Endpoint("", get=ANNOTATOR, note="home: the theories and target values"),
+    Endpoint("taxonomy/", get=ANNOTATOR),
+    Endpoint(
+        "taxonomy/<slug:theory_key>/<slug:value_key>/",
+        get=ANNOTATOR,
+        kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+    ),
+    # --- researchers: texts and imports -----------------------------------------------------------------------
+    Endpoint("texts/", get=RESEARCHER),
+    Endpoint("texts/<int:text_id>/", get=RESEARCHER, kwargs=lambda objects: {"text_id": objects.text.pk}),
+    Endpoint("imports/", get=RESEARCHER, post=RESEARCHER, note="POST uploads files and starts an import job"),
+    # --- researchers: VIDB snapshots ---------------------------------------------------------------------------
+    Endpoint("modeling/snapshots/", get=RESEARCHER, post=RESEARCHER, note="POST freezes published fits"),
+    Endpoint("modeling/snapshots/diff/", get=RESEARCHER),
+    Endpoint(
+        "modeling/snapshots/<int:snapshot_id>/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"snapshot_id": objects.missing_snapshot_id},
+        missing_object_ok=NO_SAMPLE_SNAPSHOT,
+    ),
+    Endpoint(
+        "modeling/snapshots/<int:snapshot_id>/download.zip",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"snapshot_id": objects.missing_snapshot_id},
+        missing_object_ok=NO_SAMPLE_SNAPSHOT,
+    ),
+    Endpoint(
+        "modeling/snapshots/<int:snapshot_id>/download/<path:filename>",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"snapshot_id": objects.missing_snapshot_id, "filename": "manifest.json"},
+        missing_object_ok=NO_SAMPLE_SNAPSHOT,
+    ),
+    # --- jobs -------------------------------------------------------------------------------------------------
+    Endpoint("jobs/", get=RESEARCHER),
+    Endpoint(
+        "jobs/<int:job_id>/",
+        get=ANNOTATOR,
+        kwargs=lambda objects: {"job_id": objects.annotators_job.pk},
+        note="the sample job was started by the annotator; other annotators get 404",
+    ),
+    # --- accounts ---------------------------------------------------------------------------------------------
+    Endpoint("accounts/login/", get=ANONYMOUS, post=ANONYMOUS),
+    Endpoint("accounts/logout/", get=None, post=ANONYMOUS, note="logout is a POST; GET is refused with 405"),
+    Endpoint("accounts/users/", get=ADMIN),
+    Endpoint(
+        "accounts/users/<int:user_id>/role/",
+        get=None,
+        post=ADMIN,
+        kwargs=lambda objects: {"user_id": objects.users[ANNOTATOR].pk},
+        note="POST only (405 on GET for admins)",
+    ),
+    # --- operations -------------------------------------------------------------------------------------------
+    Endpoint("health/", get=ANONYMOUS),
+    Endpoint("api/schema/", get=ANONYMOUS),
+    Endpoint("api/docs/", get=ANONYMOUS),
+    # --- REST API ---------------------------------------------------------------------------------------------
+    Endpoint("api/v1/me/", get=ANNOTATOR),
+    Endpoint("api/v1/users/", get=ADMIN),
+    Endpoint("api/v1/jobs/", get=ANNOTATOR, note="annotators see only their own jobs; researchers see all"),
+    Endpoint(
+        "api/v1/jobs/<int:job_id>/",
+        get=ANNOTATOR,
+        kwargs=lambda objects: {"job_id": objects.annotators_job.pk},
+        note="the sample job was started by the annotator; other annotators get 404",
+    ),
+    Endpoint("api/v1/theories/", get=ANNOTATOR),
+    Endpoint("api/v1/values/", get=ANNOTATOR),
+    Endpoint(
+        "api/v1/values/<slug:theory_key>/<slug:value_key>/",
+        get=ANNOTATOR,
+        kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+    ),
+    Endpoint("api/v1/concepts/", get=ANNOTATOR),
+    Endpoint("api/v1/imports/", get=RESEARCHER, post=RESEARCHER),
+    Endpoint("api/v1/texts/", get=RESEARCHER),
+    Endpoint("api/v1/texts/<int:text_id>/", get=RESEARCHER, kwargs=lambda objects: {"text_id": objects.text.pk}),
+    Endpoint("api/v1/snapshots/", get=RESEARCHER, post=RESEARCHER),
+    Endpoint("api/v1/snapshots/diff/", get=RESEARCHER),
+    Endpoint(
+        "api/v1/snapshots/<int:snapshot_id>/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"snapshot_id": objects.missing_snapshot_id},
+        missing_object_ok=NO_SAMPLE_SNAPSHOT,
+    ),
+    Endpoint(
+        "api/v1/snapshots/<int:snapshot_id>/files/<path:filename>",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"snapshot_id": objects.missing_snapshot_id, "filename": "manifest.json"},
+        missing_object_ok=NO_SAMPLE_SNAPSHOT,
+    ),
+]
+
+# The Django admin, declared once.
+ADMIN_SITE = Endpoint(ADMIN_SITE_PREFIX, get=STAFF, note="Django admin index; its inner pages need model permissions")
