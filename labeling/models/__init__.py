@@ -2,10 +2,26 @@
 
 from labeling.models.campaigns import Campaign, CampaignInstructions, CampaignItem, CampaignMember
 from labeling.models.judgments import Assignment, Judgment, JudgmentRetraction
+from labeling.models.quality import (
+    Adjudication,
+    AttentionCheck,
+    Cohort,
+    CrowdSession,
+    GoldComparison,
+    QualificationAttempt,
+    QualificationQuestion,
+)
 from labeling.models.taxonomy import Concept, Theory, Value, ValueEdge
 from labeling.models.texts import ImportRecord, PoolItem, Text
 
 __all__ = [
+    "Adjudication",
+    "AttentionCheck",
+    "Cohort",
+    "CrowdSession",
+    "GoldComparison",
+    "QualificationAttempt",
+    "QualificationQuestion",
     "Assignment",
     "Campaign",
     "CampaignInstructions",

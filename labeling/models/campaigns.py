@@ -39,6 +39,23 @@ class Campaign(models.Model):
     lease_ttl_s = models.PositiveIntegerField(default=600)
     # Share of comparisons re-shown (swapped) to the same annotator for test–retest consistency.
     repeat_rate = models.FloatField(default=0.0)
+    # Adaptive sampling: share of comparisons drawn at random so the comparison graph stays connected.
+    random_fraction = models.FloatField(default=0.2)
+    # Quality control. Gold comparisons are served at a rate that tapers from gold_rate_start to gold_rate_end
+    # over an annotator's first gold_taper_judgments judgments.
+    gold_rate_start = models.FloatField(default=0.0)
+    gold_rate_end = models.FloatField(default=0.0)
+    gold_taper_judgments = models.PositiveIntegerField(default=100)
+    attention_check_every = models.PositiveIntegerField(null=True, blank=True)
+    # Answers faster than this many milliseconds per character of the texts shown are flagged as too fast.
+    min_ms_per_char = models.FloatField(default=0.0)
+    # Auto-pause an annotator whose reliability's upper 95 % bound is below this threshold (None: never).
+    reliability_threshold = models.FloatField(null=True, blank=True)
+    requires_qualification = models.BooleanField(default=False)
+    qualification_pass_score = models.FloatField(default=0.8)
+    # Crowd integration: where a finished participant is sent, and the code they report.
+    completion_code = models.CharField(max_length=64, blank=True)
+    completion_url = models.URLField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="campaigns_created"
@@ -85,6 +102,9 @@ class CampaignItem(models.Model):
     in_flight = models.PositiveIntegerField(default=0)
     # False once the item reached the campaign's stopping targets (or was withdrawn by a researcher).
     is_active = models.BooleanField(default=True)
+    # Anchors carry a fixed, human-calibrated intensity; probes (e.g. steered LLM responses) are scored against them.
+    is_anchor = models.BooleanField(default=False)
+    is_probe = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -105,7 +125,18 @@ class CampaignMember(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    state_reason = models.CharField(max_length=300, blank=True)
+    state_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     judgments_count = models.PositiveIntegerField(default=0)
+    gold_answered = models.PositiveIntegerField(default=0)
+    gold_correct = models.PositiveIntegerField(default=0)
+    attention_answered = models.PositiveIntegerField(default=0)
+    attention_failed = models.PositiveIntegerField(default=0)
+    too_fast_count = models.PositiveIntegerField(default=0)
+    # Latest quality-control figures (transitivity violations, test–retest agreement, outlier test, …).
+    qc = models.JSONField(default=dict, blank=True)
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

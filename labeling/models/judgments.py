@@ -27,6 +27,11 @@ class Assignment(models.Model):
     # Why the sampler chose this comparison (shown to researchers, logged).
     reason = models.CharField(max_length=200, blank=True)
     instructions_version = models.PositiveIntegerField(default=1)
+    # Quality-control items served silently among normal work.
+    gold = models.ForeignKey("labeling.GoldComparison", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    attention_check = models.ForeignKey(
+        "labeling.AttentionCheck", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
     issued_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
@@ -64,6 +69,10 @@ class Judgment(models.Model):
     shown_order = models.JSONField()
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     client_info = models.JSONField(default=dict, blank=True)
+    # Weight in the fit: 1 for crowd judgments; researchers' adjudications enter with a higher weight.
+    weight = models.FloatField(default=1.0)
+    # Gold and attention-check answers measure the annotator and never enter the fit.
+    is_quality_check = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

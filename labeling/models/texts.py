@@ -37,6 +37,9 @@ class PoolItem(models.Model):
     # An intensity in [-10, 10] that came with the import (e.g. a public VIDB final_rating); a prior, not a fit.
     prior_intensity = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=200, blank=True)
+    # A probe is a text being measured (e.g. a steered LLM response), not part of the value's database:
+    # snapshots, anchors and HiVES training leave probes out.
+    is_probe = models.BooleanField(default=False)
     # The published score, written back by the modeling side when a fit is published.
     intensity = models.FloatField(null=True, blank=True)
     ci_low = models.FloatField(null=True, blank=True)

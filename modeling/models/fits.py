@@ -25,6 +25,8 @@ class Fit(models.Model):
     converged = models.BooleanField(default=False)
     seconds = models.FloatField(null=True, blank=True)
     scale = models.JSONField(default=dict, blank=True)  # parameters of the utility → [-10, 10] map
+    # Agreement figures computed with the fit: split-half reliability, fragility, LLM–human agreement, …
+    metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     job = models.ForeignKey("common.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -59,3 +61,23 @@ class PublishedFit(models.Model):
     value = models.OneToOneField(Value, on_delete=models.CASCADE, related_name="published_fit")
     fit = models.ForeignKey(Fit, on_delete=models.PROTECT, related_name="+")
     published_at = models.DateTimeField(auto_now=True)
+
+
+class AnnotatorEstimate(models.Model):
+    """An annotator's reliability (a temperature on their judgments: 1 = as the consensus, 0 = random) and
+    left/first-position bias, estimated jointly with the intensities of one fit, with standard errors."""
+
+    fit = models.ForeignKey(Fit, on_delete=models.CASCADE, related_name="annotator_estimates")
+    annotator = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    reliability = models.FloatField()
+    reliability_se = models.FloatField()
+    side_bias = models.FloatField(default=0.0)
+    side_bias_se = models.FloatField(default=0.0)
+    n_judgments = models.PositiveIntegerField(default=0)
+    # Kendall tau of the annotator's pairwise preferences with the consensus order.
+    consensus_tau = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["fit", "annotator"], name="annotator_estimate_unique_per_fit")
+        ]
