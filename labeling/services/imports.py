@@ -195,8 +195,10 @@ def _decode(data: bytes, name: str, problems: _Problems) -> str | None:
 
 def _check_text(raw: Any, column: str) -> tuple[str | None, str | None]:
     """(content, problem): content is stripped; empty or over-long texts are problems."""
-    if raw is None or not isinstance(raw, str):
-        return None, f"{column} must be a string" if raw is not None else f"{column} is empty"
+    if raw is None:
+        return None, f"{column} is empty"
+    if not isinstance(raw, str):
+        return None, f"{column} must be a string, not {type(raw).__name__}"
     content = raw.strip()
     if not content:
         return None, f"{column} is empty"
@@ -208,6 +210,8 @@ def _check_text(raw: Any, column: str) -> tuple[str | None, str | None]:
 def _parse_intensity(raw: Any, column: str) -> tuple[float | None, str | None]:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None, None
+    if isinstance(raw, bool):  # JSON true/false would otherwise pass as 1.0/0.0
+        return None, f"{column} {raw!r} is not a number"
     try:
         number = float(raw.strip() if isinstance(raw, str) else raw)
     except (TypeError, ValueError):
@@ -284,43 +288,37 @@ _GENERIC_REQUIRED = ("text", "theory", "value")
 _GENERIC_OPTIONAL = ("direction", "intensity", "source", "language", "licence")
 
 
+def _resolve_row_value(row: dict[str, Any], values: _ValueCache) -> tuple[Value | None, list[str]]:
+    """The value a generic row names by its `theory` and `value` columns, or why it names none."""
+    theory, value = row.get("theory"), row.get("value")
+    reasons = [
+        f"{column} is empty" if raw is None or raw == "" else f"{column} must be a string, not {type(raw).__name__}"
+        for column, raw in (("theory", theory), ("value", value))
+        if not (isinstance(raw, str) and raw.strip())
+    ]
+    if reasons:
+        return None, reasons
+    resolved = values.get(theory, value)
+    return (None, [resolved]) if isinstance(resolved, str) else (resolved, [])
+
+
 def _generic_row(
     row: dict[str, Any], line: int, parsed: _ParsedFile, values: _ValueCache, problems: _Problems
 ) -> None:
     """Validate one generic (csv/jsonl) row and add it to the parsed file; each problem is recorded."""
-    reasons: list[str] = []
-    content, problem = _check_text(row.get("text"), "text")
-    if problem:
-        reasons.append(problem)
-    value: Value | None = None
-    theory_raw, value_raw = row.get("theory"), row.get("value")
-    theory_given = isinstance(theory_raw, str) and bool(theory_raw.strip())
-    value_given = isinstance(value_raw, str) and bool(value_raw.strip())
-    if not theory_given:
-        reasons.append("theory is empty")
-    if not value_given:
-        reasons.append("value is empty")
-    if theory_given and value_given:
-        resolved = values.get(theory_raw, value_raw)
-        if isinstance(resolved, str):
-            reasons.append(resolved)
-        else:
-            value = resolved
-    direction, problem = _parse_direction(row.get("direction"))
-    if problem:
-        reasons.append(problem)
-    intensity, problem = _parse_intensity(row.get("intensity"), "intensity")
-    if problem:
-        reasons.append(problem)
-    source, problem = _short_string(row.get("source"), "source", 200, parsed.name[:200])
-    if problem:
-        reasons.append(problem)
-    language, problem = _short_string(row.get("language"), "language", 16, "en")
-    if problem:
-        reasons.append(problem)
-    licence, problem = _short_string(row.get("licence"), "licence", 100, "")
-    if problem:
-        reasons.append(problem)
+    content, text_problem = _check_text(row.get("text"), "text")
+    value, value_problems = _resolve_row_value(row, values)
+    direction, direction_problem = _parse_direction(row.get("direction"))
+    intensity, intensity_problem = _parse_intensity(row.get("intensity"), "intensity")
+    source, source_problem = _short_string(row.get("source"), "source", 200, parsed.name[:200])
+    language, language_problem = _short_string(row.get("language"), "language", 16, "en")
+    licence, licence_problem = _short_string(row.get("licence"), "licence", 100, "")
+    reasons = [
+        reason
+        for reason in (text_problem, *value_problems, direction_problem, intensity_problem, source_problem,
+                       language_problem, licence_problem)
+        if reason
+    ]
     for reason in reasons:
         problems.add(parsed.name, line, reason)
     if reasons or content is None or value is None:
@@ -502,7 +500,8 @@ def _read_touche_labels(
                 value_ids.update(ids)
         argument_id = record[0].strip()
         if argument_id in labels:
-            problems.add(path.name, line, f"argument {argument_id!r} is already labelled on line {labels[argument_id][0]}")
+            first_line = labels[argument_id][0]
+            problems.add(path.name, line, f"argument {argument_id!r} is already labelled on line {first_line}")
         labels[argument_id] = (line, sorted(value_ids))
     return labels
 

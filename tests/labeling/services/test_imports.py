@@ -5,12 +5,20 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 
 from common.exceptions import ApplicationError
 from labeling.models import ImportRecord, PoolItem, Text, Theory, Value, ValueEdge
-from labeling.services.imports import import_job_handler, text_content_hash, texts_import, vidb_file_value
+from labeling.services.imports import (
+    import_job_handler,
+    import_upload_start,
+    text_content_hash,
+    texts_import,
+    vidb_file_value,
+)
+from labeling.services.taxonomy import taxonomy_load
 
 TOUCHE_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "touche23-valueeval"
 
@@ -374,6 +382,28 @@ def test_touche_validation_split_imports_with_every_label(taxonomy, tmp_path):
     assert not PoolItem.objects.exclude(direction=1).exists()
 
 
+@pytest.mark.skipif(not TOUCHE_DIR.is_dir(), reason="the Touché23-ValueEval data set is not beside the project")
+def test_every_touche_label_column_resolves_in_the_platform_taxonomy(db, tmp_path):
+    # The shipped taxonomy, not the test slice: its keys and names must match the data set's 20 categories.
+    taxonomy_load()
+    labels = (TOUCHE_DIR / "labels-validation.tsv").read_text().splitlines()
+    header, first_argument = labels[0], labels[1]  # A01001: Security: societal
+    folder = tmp_path / "touche"
+    arguments = _touche_pair(
+        folder,
+        "one",
+        "Argument ID\tConclusion\tStance\tPremise\nA01001\tEntrapment should be legalized\tin favor of\tCatch them.\n",
+        f"{header}\n{first_argument}\n",
+    )
+
+    summary = texts_import(format="touche23", paths=[arguments])
+
+    assert summary.pool_items_created == 2
+    assert set(PoolItem.objects.values_list("value__theory__key", "value__key")) == {
+        ("svt", "security-societal"), ("svt", "security"),
+    }
+
+
 # --- the job handler and the command --------------------------------------------------------------------------
 
 
@@ -395,6 +425,28 @@ def test_job_handler_imports_and_reports_progress(taxonomy, tmp_path, researcher
     assert reports[-1] == 1.0
 
 
+# --- uploads --------------------------------------------------------------------------------------------------
+
+
+def test_uploaded_names_are_reduced_to_safe_base_names_in_a_fresh_folder(taxonomy, researcher, settings):
+    uploads = [
+        SimpleUploadedFile("../../etc/care-harm_mft flag.csv", b"text,final_rating\nA.,1\n"),
+        SimpleUploadedFile("C:\\Users\\me\\self-direction_pvq.csv", b"text,final_rating\nB.,2\n"),
+    ]
+    job = import_upload_start(format="vidb", files=uploads, user=researcher)
+
+    stored = [Path(path) for path in job.params["paths"]]
+    assert [path.name for path in stored] == ["care-harm_mft_flag.csv", "self-direction_pvq.csv"]
+    assert all(path.parent.parent == Path(settings.MEDIA_ROOT) / "imports" for path in stored)
+    assert stored[0].read_bytes() == b"text,final_rating\nA.,1\n"
+
+
+def test_an_upload_naming_the_same_file_twice_is_refused(taxonomy, researcher):
+    uploads = [SimpleUploadedFile("care-harm_mft.csv", b"x"), SimpleUploadedFile("care-harm_mft.csv", b"y")]
+    with pytest.raises(ApplicationError, match="care-harm_mft.csv: uploaded twice"):
+        import_upload_start(format="vidb", files=uploads, user=researcher)
+
+
 def test_command_prints_one_json_summary_line(taxonomy, tmp_path, capsys):
     path = _write(tmp_path / "care-harm_mft_flag_aggregated.csv", "text,final_rating\nOne.,3\n")
     call_command("import_texts", "--format", "vidb", str(path))
@@ -407,7 +459,8 @@ def test_command_prints_one_json_summary_line(taxonomy, tmp_path, capsys):
 
 def test_command_fails_with_the_problems_and_writes_nothing(taxonomy, tmp_path):
     path = _write(tmp_path / "care-harm_mft_flag_aggregated.csv", "text,final_rating\nOne.,eleven\n")
-    with pytest.raises(CommandError, match=r"care-harm_mft_flag_aggregated.csv:2: final_rating 'eleven' is not a number"):
+    expected = r"care-harm_mft_flag_aggregated.csv:2: final_rating 'eleven' is not a number"
+    with pytest.raises(CommandError, match=expected):
         call_command("import_texts", "--format", "vidb", str(path))
     assert _counts() == (0, 0, 0)
 
