@@ -115,7 +115,9 @@ class _Invalid:
         return ApplicationError(f"{self.file_name}: {where}: {problem}", {"file": self.file_name, **extra})
 
 
-def _require_text(node: dict, field: str, where: str, invalid: _Invalid, max_length: int | None = None, **extra: Any) -> str:
+def _require_text(
+    node: dict, field: str, where: str, invalid: _Invalid, max_length: int | None = None, **extra: Any
+) -> str:
     raw = node.get(field)
     if not isinstance(raw, str) or not raw.strip():
         raise invalid(where, f"missing {field} (every entry needs a non-empty {field})", field=field, **extra)
@@ -152,8 +154,11 @@ def _levels(theory_key: str, parents: dict[str, tuple[str, ...]], invalid: _Inva
             return levels[key]
         if key in in_progress:
             cycle = " → ".join([*in_progress[in_progress.index(key):], key])
-            raise invalid(f"theory {theory_key!r}, value {key!r}", f"parents form a cycle: {cycle}",
-                          theory=theory_key, value=key)
+            raise invalid(
+                f"theory {theory_key!r}, value {key!r}",
+                f"the value is its own ancestor: {cycle} (each value → its parent)",
+                theory=theory_key, value=key,
+            )
         in_progress.append(key)
         level = 1 + max((visit(parent) for parent in parents[key]), default=0)
         in_progress.pop()
