@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class ModelingConfig(AppConfig):
     name = "modeling"
     verbose_name = "Modeling"
+
+    def ready(self) -> None:
+        from common.jobs import register_job_handler
+
+        register_job_handler("modeling.fit_value", "modeling.services.fits.fit_value_job")

@@ -181,3 +181,11 @@ LOGGING = {
 # --- demo -----------------------------------------------------------------------------------------------------
 # Password given to the demo users that `manage.py setup_demo` (and the run command) creates.
 VALUEFLOW_DEMO_PASSWORD = env("VALUEFLOW_DEMO_PASSWORD", default="valueflow-demo")
+
+# --- live refit -----------------------------------------------------------------------------------------------
+# A value is refit at once when this many judgments arrived since its published fit, otherwise this many seconds
+# after the first new one (a burst of judgments then costs one refit).
+VALUEFLOW_REFIT_AFTER_JUDGMENTS = env.int("VALUEFLOW_REFIT_AFTER_JUDGMENTS", default=20)
+VALUEFLOW_REFIT_AFTER_SECONDS = env.float("VALUEFLOW_REFIT_AFTER_SECONDS", default=10.0)
+# The safety net: every 30 s, refit each value whose published fit misses judgments (e.g. its worker died).
+CELERY_BEAT_SCHEDULE["refits-catch-up"] = {"task": "modeling.tasks.refits_catch_up", "schedule": 30.0}

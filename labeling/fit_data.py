@@ -1,0 +1,226 @@
+"""The judgments of one value in the shape the intensity engine reads: labeling's public read for modeling.
+
+Pool items become dense indices 0..n-1 (sorted by PoolItem id), judgments become orderings of index groups
+(strongest → weakest), and the watermark says which judgments the read covers. Only plain tuples and numpy arrays
+come out, read with `values_list` and streamed, so a value with a million judgments costs no ORM objects.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db.models import Max
+
+from labeling.models import Campaign, Judgment, PoolItem
+
+Ordering = tuple[tuple[int, ...], ...]
+BestWorst = tuple[int, int, tuple[int, ...]]
+
+_READ_CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class ValueComparisons:
+    """Every non-retracted judgment of one value with id <= watermark, in dense item indices.
+
+    - `item_ids[i]` is the PoolItem id of index i (all items of the value's pool, judged or not);
+      `prior_intensities[i]` is its imported intensity, NaN where the import gave none and for probes (texts
+      being measured, such as steered responses, never calibrate the scale).
+    - `orderings` / `weights`: "ranking" judgments and "neither" judgments, which become one tied group of the
+      items shown with their weight times `neither_weight` (see `value_comparisons`). A judgment's own weight is 1
+      for crowd answers and higher for a researcher's adjudication. `max_tie_sizes[j]` is the largest
+      tied group the protocol of ordering j let the annotator give (1 = no ties): a strict answer where a tie was
+      on offer says less than one where it was not, so the engine must know which ties were possible.
+    - `best_worst` / `best_worst_weights`: best–worst judgments as (best, worst, every item shown); the items
+      between best and worst are unordered, so they are kept apart from the tied groups of `orderings`.
+    - `item_judgment_counts[i]`: how many included judgments showed item i (0 = no judgments yet).
+    - `n_judgments`: judgments read; `n_dropped`: those left out because fewer than two of their items are still
+      in the pool (a text removed after it was judged).
+    """
+
+    value_id: int
+    watermark: int
+    item_ids: np.ndarray
+    prior_intensities: np.ndarray
+    orderings: list[Ordering]
+    weights: np.ndarray
+    max_tie_sizes: np.ndarray
+    best_worst: list[BestWorst]
+    best_worst_weights: np.ndarray
+    item_judgment_counts: np.ndarray
+    n_judgments: int
+    n_dropped: int
+    index_of: dict[int, int] = field(repr=False)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+
+def value_latest_judgment_id(*, value_id: int) -> int:
+    """The highest judgment id of the value (retracted or not), 0 when it has none."""
+    return Judgment.objects.filter(value_id=value_id).aggregate(top=Max("id"))["top"] or 0
+
+
+def value_pool_items(*, value_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(PoolItem ids sorted ascending, prior intensities with NaN for none and for probes) of one value's pool."""
+    rows = list(
+        PoolItem.objects.filter(value_id=value_id).order_by("id").values_list("id", "prior_intensity", "is_probe")
+    )
+    item_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    priors = np.fromiter(
+        (np.nan if row[1] is None or row[2] else row[1] for row in rows), dtype=float, count=len(rows)
+    )
+    return item_ids, priors
+
+
+def fit_judgments(*, value_id: int):  # type: ignore[no-untyped-def]
+    """The judgments a fit of the value uses: not retracted, and not gold or attention-check answers (those measure
+    the annotator and never enter the fit)."""
+    return Judgment.objects.filter(value_id=value_id, retraction__isnull=True, is_quality_check=False)
+
+
+def value_comparisons(*, value_id: int, neither_weight: float = 0.5, watermark: int | None = None) -> ValueComparisons:
+    """Read one value's judgments for a fit.
+
+    The watermark defaults to the newest judgment id at read time; a fit built from this read includes exactly the
+    non-retracted judgments with id <= watermark. A "neither text expresses the value" answer says the texts sit
+    together near the neutral end without the annotator weighing one against the other, so it enters as a tie
+    of reduced weight (`neither_weight`, 0.5 by default) instead of as a deliberate tie.
+    """
+    if not 0.0 <= neither_weight <= 1.0:
+        raise ValueError(f"neither_weight must lie in [0, 1]; got {neither_weight!r}")
+    if watermark is None:
+        watermark = value_latest_judgment_id(value_id=value_id)
+    item_ids, priors = value_pool_items(value_id=value_id)
+    index_of = {int(pool_item_id): index for index, pool_item_id in enumerate(item_ids)}
+
+    tie_size_of_campaign = _campaign_tie_sizes(value_id)
+    orderings: list[Ordering] = []
+    weights: list[float] = []
+    max_tie_sizes: list[int] = []
+    best_worst: list[BestWorst] = []
+    best_worst_weights: list[float] = []
+    shown: list[int] = []  # every included item occurrence, for the per-item judgment counts
+    n_judgments = n_dropped = 0
+    rows = fit_judgments(value_id=value_id).filter(id__lte=watermark).values_list("kind", "ordering", "campaign_id", "weight")
+    for kind, raw_ordering, campaign_id, weight in rows.iterator(chunk_size=_READ_CHUNK):
+        n_judgments += 1
+        groups = _dense_groups(raw_ordering, index_of)
+        items = tuple(index for group in groups for index in group)
+        if len(items) < 2:
+            n_dropped += 1
+            continue
+        if kind == Judgment.Kind.BEST_WORST:
+            if len(groups) < 2 or len(groups[0]) != 1 or len(groups[-1]) != 1:
+                n_dropped += 1  # the best or the worst text left the pool: the answer no longer says anything
+                continue
+            best_worst.append((groups[0][0], groups[-1][0], items))
+            best_worst_weights.append(weight)
+        elif kind == Judgment.Kind.NEITHER:
+            orderings.append((items,))
+            weights.append(weight * neither_weight)
+            max_tie_sizes.append(max(len(items), tie_size_of_campaign.get(campaign_id, 1)))
+        else:
+            orderings.append(groups)
+            weights.append(weight)
+            # Never below the answer's own largest group, so a tie stored under older campaign settings still fits.
+            max_tie_sizes.append(max(max(len(group) for group in groups), tie_size_of_campaign.get(campaign_id, 1)))
+        shown.extend(items)
+
+    counts = np.bincount(np.asarray(shown, dtype=np.int64), minlength=len(item_ids)) if shown else np.zeros(
+        len(item_ids), dtype=np.int64
+    )
+    return ValueComparisons(
+        value_id=value_id,
+        watermark=int(watermark),
+        item_ids=item_ids,
+        prior_intensities=priors,
+        orderings=orderings,
+        weights=np.asarray(weights, dtype=float),
+        max_tie_sizes=np.asarray(max_tie_sizes, dtype=np.int64),
+        best_worst=best_worst,
+        best_worst_weights=np.asarray(best_worst_weights, dtype=float),
+        item_judgment_counts=counts,
+        n_judgments=n_judgments,
+        n_dropped=n_dropped,
+        index_of=index_of,
+    )
+
+
+def _campaign_tie_sizes(value_id: int) -> dict[int, int]:
+    """Campaign id → the largest tied group its protocol allows (1 when ties are off; best–worst has none)."""
+    sizes = {}
+    rows = Campaign.objects.filter(values__id=value_id).values_list("id", "protocol", "allow_ties", "list_size")
+    for campaign_id, protocol, allow_ties, list_size in rows:
+        ties_possible = allow_ties and protocol != Campaign.Protocol.BEST_WORST
+        sizes[campaign_id] = max(2, list_size) if ties_possible else 1
+    return sizes
+
+
+def _dense_groups(raw_ordering: list[list[int]], index_of: dict[int, int]) -> Ordering:
+    """PoolItem-id groups → dense-index groups, leaving out items no longer in the pool and groups left empty."""
+    groups = []
+    for group in raw_ordering:
+        dense = tuple(index_of[item_id] for item_id in group if item_id in index_of)
+        if dense:
+            groups.append(dense)
+    return tuple(groups)
+
+
+@dataclass(frozen=True)
+class AnnotatorPreferences:
+    """Every strict pairwise preference implied by the included judgments of one value, one row per pair:
+    annotator `annotator_ids[k]` placed PoolItem `winner_ids[k]` above PoolItem `loser_ids[k]`.
+
+    Ties and "neither" answers imply no strict preference and add no rows; a best–worst answer implies best above
+    every other item and every other item above worst. Also per annotator: judgments read and their latencies.
+    """
+
+    annotator_ids: np.ndarray
+    winner_ids: np.ndarray
+    loser_ids: np.ndarray
+    judgment_annotator_ids: np.ndarray
+    judgment_latencies_ms: np.ndarray  # NaN where the client sent none
+
+
+def value_annotator_preferences(*, value_id: int) -> AnnotatorPreferences:
+    """Read the pairwise preferences of every annotator of one value, from the judgments fits use."""
+    annotators: list[int] = []
+    winners: list[int] = []
+    losers: list[int] = []
+    judgment_annotators: list[int] = []
+    latencies: list[float] = []
+    rows = fit_judgments(value_id=value_id).values_list("annotator_id", "kind", "ordering", "latency_ms")
+    for annotator_id, kind, ordering, latency_ms in rows.iterator(chunk_size=_READ_CHUNK):
+        judgment_annotators.append(annotator_id)
+        latencies.append(np.nan if latency_ms is None else float(latency_ms))
+        for winner, loser in _strict_pairs(kind, ordering):
+            annotators.append(annotator_id)
+            winners.append(winner)
+            losers.append(loser)
+    return AnnotatorPreferences(
+        annotator_ids=np.asarray(annotators, dtype=np.int64),
+        winner_ids=np.asarray(winners, dtype=np.int64),
+        loser_ids=np.asarray(losers, dtype=np.int64),
+        judgment_annotator_ids=np.asarray(judgment_annotators, dtype=np.int64),
+        judgment_latencies_ms=np.asarray(latencies, dtype=float),
+    )
+
+
+def _strict_pairs(kind: str, ordering: list[list[int]]) -> Iterator[tuple[int, int]]:
+    if kind == Judgment.Kind.NEITHER or len(ordering) < 2:
+        return
+    if kind == Judgment.Kind.BEST_WORST:
+        best, worst = ordering[0][0], ordering[-1][0]
+        middle = [item for group in ordering[1:-1] for item in group]
+        yield best, worst
+        for item in middle:
+            yield best, item
+            yield item, worst
+        return
+    for position, group in enumerate(ordering):
+        for later_group in ordering[position + 1 :]:
+            for winner in group:
+                for loser in later_group:
+                    yield winner, loser

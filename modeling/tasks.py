@@ -1,0 +1,25 @@
+"""Celery interface to the modeling services: ids in, one service call.
+
+`refit_request` is sent by name from labeling after each committed judgment (labeling never imports modeling);
+`refits_catch_up` runs on the beat schedule as the safety net for refits lost with their worker. The refit itself
+runs as a Job ("modeling.fit_value") through common.tasks.job_run on the "refit" queue.
+"""
+
+from celery import shared_task
+
+
+@shared_task(name="modeling.tasks.refit_request", soft_time_limit=30, time_limit=60)
+def refit_request(value_id: int) -> int | None:
+    """Schedule a debounced refit of one value; returns the refit job id (None when nothing needs refitting)."""
+    from modeling.services.fits import refit_request as service
+
+    job = service(value_id=value_id)
+    return job.pk if job is not None else None
+
+
+@shared_task(name="modeling.tasks.refits_catch_up", soft_time_limit=60, time_limit=120)
+def refits_catch_up() -> list[int]:
+    """Request a refit of every value whose published fit misses judgments; returns their ids."""
+    from modeling.services.fits import refits_catch_up as service
+
+    return service()
