@@ -653,6 +653,15 @@ def snapshot_list():  # type: ignore[no-untyped-def]
     return Snapshot.objects.select_related("created_by", "parent").order_by("-created_at", "-id")
 
 
+def snapshot_candidate_values():  # type: ignore[no-untyped-def]
+    """Values that can go into a snapshot: those with a published fit, in taxonomy order."""
+    return (
+        Value.objects.filter(published_fit__isnull=False)
+        .select_related("theory", "published_fit__fit")
+        .order_by("theory__order", "theory__key", "level", "order", "key")
+    )
+
+
 def snapshot_get(*, ref: str | int) -> Snapshot:
     """A snapshot by id (`12`) or by its content hash or an unambiguous prefix of it (at least 8 hex digits)."""
     text = str(ref).strip().lower()
@@ -844,13 +853,16 @@ class SnapshotDiff:
         }
 
 
-def _frozen_intensities(fit: Fit) -> dict[str, tuple[float, str]]:
-    """text hash → (intensity as frozen in the snapshot, text) for a snapshot's fit. Fits are immutable and
-    protected from deletion while a snapshot uses them, so their rows are the snapshot's scores."""
-    rows = ItemScore.objects.filter(fit=fit).values_list(
-        "pool_item__text__content_hash", "intensity", "pool_item__text__content"
-    )
-    return {text_hash: (_frozen(intensity), text) for text_hash, intensity, text in rows.iterator(chunk_size=5000)}
+def _frozen_scores(snapshot: Snapshot) -> dict[str, dict[str, tuple[float, str]]]:
+    """value key → text hash → (intensity, text), read from the snapshot's own scores.jsonl: a comparison reads
+    exactly what was frozen, not whatever the database holds now."""
+    path = snapshot_file_path(snapshot=snapshot, filename=SCORES_JSONL)
+    scores: dict[str, dict[str, tuple[float, str]]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            scores.setdefault(row["value"], {})[row["text_hash"]] = (float(row["intensity"]), row["text"])
+    return scores
 
 
 def _correlation(statistic: Any) -> float | None:
@@ -858,12 +870,18 @@ def _correlation(statistic: Any) -> float | None:
     return None if math.isnan(value) else round(value, SCORE_DECIMALS)
 
 
-def _value_diff(value: Value, old_fit: Fit, new_fit: Fit, *, top: int) -> ValueDiff:
+def _value_diff(
+    old_entry: dict[str, Any],
+    new_entry: dict[str, Any],
+    old: dict[str, tuple[float, str]],
+    new: dict[str, tuple[float, str]],
+    *,
+    top: int,
+) -> ValueDiff:
     # Imported here: scipy.stats is slow to import and only comparisons need it.
     import numpy as np
     from scipy import stats
 
-    old, new = _frozen_intensities(old_fit), _frozen_intensities(new_fit)
     shared = sorted(old.keys() & new.keys())
     old_scores = np.array([old[h][0] for h in shared], dtype=float)
     new_scores = np.array([new[h][0] for h in shared], dtype=float)
@@ -883,10 +901,10 @@ def _value_diff(value: Value, old_fit: Fit, new_fit: Fit, *, top: int) -> ValueD
         if deltas[i] > 0
     ]
     return ValueDiff(
-        value=value.qualified_key,
-        value_name=value.name,
-        old_fit_id=old_fit.pk,
-        new_fit_id=new_fit.pk,
+        value=new_entry["value"],
+        value_name=new_entry["name"],
+        old_fit_id=old_entry["fit"]["id"],
+        new_fit_id=new_entry["fit"]["id"],
         n_old=len(old),
         n_new=len(new),
         n_shared=len(shared),
@@ -901,25 +919,23 @@ def _value_diff(value: Value, old_fit: Fit, new_fit: Fit, *, top: int) -> ValueD
 
 
 def snapshot_diff(*, old: Snapshot, new: Snapshot, top: int = 10) -> SnapshotDiff:
-    """Compare two snapshots value by value: for each value in both, the items in both, added and removed, the
-    mean and largest |Δ intensity|, Spearman's ρ and Kendall's τ of the shared items' intensities, and the
-    `top` items that moved most."""
+    """Compare two snapshots value by value, from their frozen files: for each value in both, the items in both,
+    added and removed, the mean and largest |Δ intensity|, Spearman's ρ and Kendall's τ of the shared items'
+    intensities, and the `top` items that moved most."""
     if top < 0:
         raise ApplicationError("top must be zero or more.", extra={"field": "top"})
 
-    def fits_of(snapshot: Snapshot) -> dict[int, SnapshotValue]:
-        rows = SnapshotValue.objects.filter(snapshot=snapshot).select_related("value__theory", "fit")
-        return {row.value_id: row for row in rows}
-
-    old_values, new_values = fits_of(old), fits_of(new)
-    shared_ids = sorted(old_values.keys() & new_values.keys(), key=lambda i: old_values[i].value.qualified_key)
+    old_values = {entry["value"]: entry for entry in old.manifest.get("values", [])}
+    new_values = {entry["value"]: entry for entry in new.manifest.get("values", [])}
+    shared = sorted(old_values.keys() & new_values.keys())
+    old_scores, new_scores = _frozen_scores(old), _frozen_scores(new)
     return SnapshotDiff(
         old=old,
         new=new,
         values=[
-            _value_diff(old_values[i].value, old_values[i].fit, new_values[i].fit, top=top) for i in shared_ids
+            _value_diff(old_values[key], new_values[key], old_scores.get(key, {}), new_scores.get(key, {}), top=top)
+            for key in shared
         ],
-        only_in_old=sorted(old_values[i].value.qualified_key for i in old_values.keys() - new_values.keys()),
-        only_in_new=sorted(new_values[i].value.qualified_key for i in new_values.keys() - old_values.keys()),
+        only_in_old=sorted(old_values.keys() - new_values.keys()),
+        only_in_new=sorted(new_values.keys() - old_values.keys()),
     )
-

@@ -5,6 +5,7 @@ import csv
 import errno
 import hashlib
 import hmac
+import io
 import json
 import logging
 import re
@@ -13,6 +14,8 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -453,3 +456,43 @@ def test_diff_of_a_snapshot_with_itself_is_all_zero(researcher):
     (d,) = snapshot_diff(old=snapshot, new=snapshot).values
     assert (d.mean_abs_delta, d.max_abs_delta, d.spearman, d.kendall, d.top_movers) == (0.0, 0.0, 1.0, 1.0, [])
 
+
+
+# --- the command line (a thin interface over the services above) ------------------------------------------------
+
+
+def _command(*args: str) -> object:
+    out = io.StringIO()
+    call_command("snapshot", *args, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_snapshot_command_creates_lists_exports_and_diffs(researcher, tmp_path):
+    benevolence = _value("svt", "benevolence", BENEVOLENCE_TEXTS)
+    _value("mft", "care-harm", ["Comfort the crying child.", "Kick the dog."])
+    _publish(benevolence, [7.25, 2.0, -8.5, 4.0])
+    _publish(Value.objects.get(key="care-harm"), [8.0, -9.0])
+
+    created = _command("create", "--values", "svt:benevolence,mft:care-harm", "--name", "CLI", "--user", "res")
+    snapshot = Snapshot.objects.get(pk=created["id"])
+    assert created["hash"] == snapshot.content_hash and snapshot.created_by == researcher
+    assert created["values"] == ["mft:care-harm", "svt:benevolence"]
+
+    assert [row["id"] for row in _command("list")] == [snapshot.pk]
+
+    exported = _command("export", snapshot.content_hash[:12], "--out", str(tmp_path / "out"))
+    assert sorted(exported["files"]) == sorted(snapshots.snapshot_file_names(snapshot))
+    assert (tmp_path / "out" / "vidb" / "care-harm_mft_flag_aggregated.csv").is_file()
+
+    _publish(benevolence, [7.25, 2.0, -8.5, 5.0])
+    newer = _command("create", "--values", "svt:benevolence", "--name", "CLI 2")
+    diff = _command("diff", str(snapshot.pk), str(newer["id"]))
+    assert diff["only_in_old"] == ["mft:care-harm"]
+    assert diff["values"][0]["max_abs_delta"] == 1.0
+
+
+def test_snapshot_command_reports_bad_input_as_command_errors(db):
+    with pytest.raises(CommandError, match="'svt:nothing'"):
+        call_command("snapshot", "create", "--values", "svt:nothing", "--name", "x")
+    with pytest.raises(CommandError, match="No snapshot '424242'"):
+        call_command("snapshot", "export", "424242", "--out", "/tmp/unused")

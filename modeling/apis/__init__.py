@@ -1,0 +1,1 @@
+"""REST API of the modeling app, one module per area."""

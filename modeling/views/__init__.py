@@ -1,0 +1,1 @@
+"""HTML pages of the modeling app, one module per area."""
