@@ -29,7 +29,12 @@ class Value(models.Model):
     is_target = models.BooleanField(default=False, db_index=True)  # one of the 32 steered, VIDB-scored values
     order = models.PositiveSmallIntegerField(default=0)
     parents = models.ManyToManyField(
-        "self", through="ValueEdge", symmetrical=False, related_name="children", blank=True
+        "self",
+        through="ValueEdge",
+        through_fields=("child", "parent"),
+        symmetrical=False,
+        related_name="children",
+        blank=True,
     )
 
     class Meta:
