@@ -270,7 +270,9 @@ def _freeze_value(value: Value, fit: Fit) -> FrozenValue:
     items.sort(key=lambda item: item.text_hash)
     judgment_ids = list(_included_judgments(value, fit).values_list("id", flat=True))
     text_hash_of_pool_item = dict(
-        PoolItem.objects.filter(value=value).values_list("id", "text__content_hash").iterator(chunk_size=_JUDGMENT_CHUNK)
+        PoolItem.objects.filter(value=value)
+        .values_list("id", "text__content_hash")
+        .iterator(chunk_size=_JUDGMENT_CHUNK)
     )
     return FrozenValue(value, fit, items, judgment_ids, text_hash_of_pool_item)
 

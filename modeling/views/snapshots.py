@@ -114,7 +114,8 @@ def snapshot_download(request: HttpRequest, snapshot_id: int, filename: str) -> 
         if exc.status_code == 404:
             raise Http404(exc.message) from None
         return HttpResponseBadRequest(exc.message, content_type="text/plain; charset=utf-8")
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115 - FileResponse closes it
+    # FileResponse closes the file when the response is done.
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
 
 
 @researcher_required

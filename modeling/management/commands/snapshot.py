@@ -47,7 +47,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="{create,export,list,diff}")
         create = actions.add_parser("create", help="Freeze the published fits of values into a snapshot.")
-        create.add_argument("--values", required=True, help="Comma-separated theory:key, e.g. svt:benevolence,mft:care-harm")
+        create.add_argument(
+            "--values", required=True, help="Comma-separated theory:key, e.g. svt:benevolence,mft:care-harm"
+        )
         create.add_argument("--name", required=True)
         create.add_argument("--parent", help="Parent snapshot id or hash (default: the newest sharing a value).")
         create.add_argument("--user", help="Username recorded as the creator (default: none).")

@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from labeling.models import PoolItem, Text, Theory, Value
-from modeling.models import Fit, ItemScore, PublishedFit, Snapshot
+from modeling.models import Fit, ItemScore, Snapshot
+from modeling.services.fits import fit_publish
 from modeling.services.snapshots import snapshot_create
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +20,8 @@ LIST_URL = "/api/v1/snapshots/"
 
 
 def _published_value(theory_key: str, key: str, intensities: list[float]) -> Value:
-    """A value whose pool of len(intensities) texts has a published fit giving them these intensities."""
+    """A value whose pool of len(intensities) texts has a fit giving them these intensities, published through the
+    fits service."""
     theory, _ = Theory.objects.get_or_create(key=theory_key, defaults={"name": theory_key.upper()})
     value = Value.objects.create(theory=theory, key=key, name=key.title(), definition=".", level=2, is_target=True)
     fit = Fit.objects.create(value=value, status=Fit.Status.SUCCEEDED, backend="choix", n_items=len(intensities),
@@ -30,7 +32,7 @@ def _published_value(theory_key: str, key: str, intensities: list[float]) -> Val
         item = PoolItem.objects.create(value=value, text=text)
         ItemScore.objects.create(fit=fit, pool_item=item, utility=x / 3, se=0.2, intensity=x, ci_low=x - 1,
                                  ci_high=x + 1, n_judgments=2)
-    PublishedFit.objects.create(value=value, fit=fit)
+    fit_publish(fit=fit)
     return value
 
 

@@ -21,12 +21,13 @@ from django.utils import timezone
 
 from common.exceptions import ApplicationError
 from common.jobs import JobContext
-from labeling.models import PoolItem, Text, Theory, Value
+from labeling.models import Campaign, PoolItem, Text, Theory, Value
 from labeling.services.assignment import assignment_next
 from labeling.services.imports import texts_import
 from labeling.services.judgments import judgment_submit, judgment_undo
 from modeling.models import Fit, ItemScore, PublishedFit, Snapshot, SnapshotValue
 from modeling.services import snapshots
+from modeling.services.fits import fit_publish, fit_value
 from modeling.services.snapshots import (
     snapshot_content_hash,
     snapshot_create,
@@ -58,20 +59,21 @@ def _value(theory_key: str, key: str, texts: list[str], *, is_target: bool = Tru
     return value
 
 
-def _publish(value: Value, intensities: dict[int, float] | list[float], *, watermark: int = 0, **fit_fields) -> Fit:
-    """Publish a fit of `value` scoring its pool items (by position in id order, or by PoolItem id)."""
+def _publish(value: Value, intensities: dict[int, float] | list[float], *, watermark: int = 0) -> Fit:
+    """A fit with constructed scores, for tests that need exact numbers, published through the fits service.
+    Scores pool items by position in id order, or by PoolItem id."""
     items = list(PoolItem.objects.filter(value=value).order_by("id"))
     scores = intensities if isinstance(intensities, dict) else {items[i].pk: x for i, x in enumerate(intensities)}
     fit = Fit.objects.create(
         value=value, status=Fit.Status.SUCCEEDED, backend="choix", config={"prior": 1.0}, watermark=watermark,
-        n_items=len(scores), log_likelihood=-12.5, converged=True, finished_at=timezone.now(), **fit_fields,
+        n_items=len(scores), log_likelihood=-12.5, converged=True, finished_at=timezone.now(),
     )
     ItemScore.objects.bulk_create(
         ItemScore(fit=fit, pool_item_id=pid, utility=x / 4, se=0.25, intensity=x, ci_low=max(-10, x - 1.5),
                   ci_high=min(10, x + 1.5), n_judgments=3)
         for pid, x in scores.items()
     )
-    PublishedFit.objects.update_or_create(value=value, defaults={"fit": fit})
+    assert fit_publish(fit=fit)
     return fit
 
 
@@ -113,7 +115,7 @@ BENEVOLENCE_TEXTS = [
 def test_create_writes_vidb_csv_scores_judgments_and_manifest(researcher, annotator):
     value = _value("svt", "benevolence", BENEVOLENCE_TEXTS)
     judgment_ids = _judge(value, annotator, researcher, n=3)
-    _publish(value, [7.25, 2.0, -8.5, 4.123456789], watermark=max(judgment_ids))
+    fit = fit_value(value_id=value.pk)  # a real Plackett–Luce fit of those judgments, published
 
     snapshot = snapshot_create(value_ids=[value.pk], name="Benevolence v1", created_by=researcher)
 
@@ -121,7 +123,9 @@ def test_create_writes_vidb_csv_scores_judgments_and_manifest(researcher, annota
     assert snapshot.files_dir == f"snapshots/{snapshot.content_hash}"
     rows = _read_csv(folder / "vidb" / "benevolence_pvq_flag_aggregated.csv")
     assert rows[0] == ["text", "final_rating"]
-    assert [float(r[1]) for r in rows[1:]] == [7.25, 4.123457, 2.0, -8.5]  # strongest first, 6 decimals
+    fitted = dict(ItemScore.objects.filter(fit=fit).values_list("pool_item__text__content", "intensity"))
+    assert {text: float(rating) for text, rating in rows[1:]} == {t: round(x, 6) for t, x in fitted.items()}
+    assert [float(r[1]) for r in rows[1:]] == sorted((float(r[1]) for r in rows[1:]), reverse=True)
     assert {r[0] for r in rows[1:]} == set(BENEVOLENCE_TEXTS)
 
     scores = _jsonl(folder / "scores.jsonl")
@@ -143,7 +147,8 @@ def test_create_writes_vidb_csv_scores_judgments_and_manifest(researcher, annota
     assert manifest == snapshot.manifest
     assert manifest["content_hash"] == snapshot.content_hash
     assert manifest["counts"] == {"values": 1, "items": 4, "judgments": 3}
-    assert manifest["values"][0]["fit"]["watermark"] == max(judgment_ids)
+    assert manifest["values"][0]["fit"]["watermark"] == max(judgment_ids) == fit.watermark
+    assert manifest["values"][0]["fit"]["backend"] == fit.backend and fit.backend
     assert manifest["valueflow_version"] == "0.1.0"
     for entry in manifest["files"]:
         assert hashlib.sha256((folder / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
@@ -228,11 +233,14 @@ def test_vidb_file_names_follow_the_release(theory_key, key, is_target, expected
 # --- the round trip through the importer ----------------------------------------------------------------------
 
 
-def test_exported_vidb_folder_imports_back_with_identical_scores(researcher, tmp_path):
+def test_exported_vidb_folder_imports_back_with_identical_scores(researcher, annotator, tmp_path):
     benevolence = _value("svt", "benevolence", BENEVOLENCE_TEXTS)
-    civil = _value("rights", "civil", ["Everyone may speak freely.", "Jail critics without trial.", "Vote, and no one may stop you."])
-    _publish(benevolence, [7.25, 2.0, -8.5, 4.123456789])
-    _publish(civil, [9.0, -9.999999, 0.3333333333])
+    civil = _value(
+        "rights", "civil", ["Everyone may speak freely.", "Jail critics without trial.", "Vote, and no one may stop you."]
+    )
+    _judge(benevolence, annotator, researcher, n=4)
+    fit_value(value_id=benevolence.pk)  # real fitted scores with all their decimals
+    _publish(civil, [9.0, -9.999999, 0.3333333333])  # and edge values of the scale
     snapshot = snapshot_create(value_ids=[benevolence.pk, civil.pk], name="Round trip", created_by=researcher)
     exported = {
         row["text"]: (row["value"], row["intensity"]) for row in _jsonl(_folder(snapshot) / "scores.jsonl")
@@ -244,6 +252,7 @@ def test_exported_vidb_folder_imports_back_with_identical_scores(researcher, tmp
     ]
     # A fresh value pool: nothing of the scored texts is left but the taxonomy.
     Snapshot.objects.all().delete()
+    Campaign.objects.all().delete()
     PublishedFit.objects.all().delete()
     Fit.objects.all().delete()
     PoolItem.objects.all().delete()
@@ -325,7 +334,7 @@ def test_csv_text_cells_that_spreadsheets_would_run_are_escaped(researcher):
 
     snapshot = snapshot_create(value_ids=[value.pk], name="Escaping", created_by=researcher)
 
-    rows = dict((text, rating) for text, rating in _read_csv(_folder(snapshot) / "vidb" / "care-harm_mft_flag_aggregated.csv")[1:])
+    rows = dict(_read_csv(_folder(snapshot) / "vidb" / "care-harm_mft_flag_aggregated.csv")[1:])
     assert set(rows) == {"'=HYPERLINK(\"http://x\")", "'+1 555 0100 call now", "'-10 points for honesty",
                          "'@SUM(A1:A9)", "''=already quoted", "'Tis the season to help.", "A plain kind deed."}
     assert rows["'=HYPERLINK(\"http://x\")"] == "-3.5"  # the numeric column is not escaped
@@ -339,10 +348,12 @@ def test_files_name_annotators_and_creator_only_by_pseudonym(db):
     from accounts.services import user_create
 
     creator = user_create(username="prof_quimby", password="x-secret-1", role="researcher", email="quimby@uni.example")
-    annotator = user_create(username="zelda_private", password="x-secret-2", role="annotator", email="zelda@mail.example")
+    annotator = user_create(
+        username="zelda_private", password="x-secret-2", role="annotator", email="zelda@mail.example"
+    )
     value = _value("svt", "benevolence", BENEVOLENCE_TEXTS)
-    judgment_ids = _judge(value, annotator, creator, n=2)
-    _publish(value, [1.0, 2.0, 3.0, 4.0], watermark=max(judgment_ids))
+    _judge(value, annotator, creator, n=2)
+    fit_value(value_id=value.pk)
 
     snapshot = snapshot_create(value_ids=[value.pk], name="Private", created_by=creator)
 
@@ -400,7 +411,9 @@ def test_export_copies_every_file_checks_it_and_is_audit_logged(researcher, tmp_
 
     assert sorted(str(p.relative_to(out)) for p in written) == sorted(snapshots.snapshot_file_names(snapshot))
     assert (out / "manifest.json").read_bytes() == (_folder(snapshot) / "manifest.json").read_bytes()
-    assert any("cli (alice) exported snapshot" in r.getMessage() and r.name == "valueflow.audit" for r in caplog.records)
+    assert any(
+        "cli (alice) exported snapshot" in r.getMessage() and r.name == "valueflow.audit" for r in caplog.records
+    )
     with pytest.raises(ApplicationError, match="already holds"):
         snapshot_export(snapshot=snapshot, out_dir=out, actor="cli (alice)")
 
@@ -415,7 +428,8 @@ def test_the_snapshot_job_handler_creates_the_snapshot(researcher):
     result = snapshot_create_job(context)
 
     snapshot = Snapshot.objects.get(pk=result["snapshot_id"])
-    assert (snapshot.name, snapshot.created_by, result["content_hash"]) == ("From a job", researcher, snapshot.content_hash)
+    assert (snapshot.name, snapshot.created_by) == ("From a job", researcher)
+    assert result["content_hash"] == snapshot.content_hash
     assert reports
 
 

@@ -12,14 +12,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from labeling.models import PoolItem, Text, Theory, Value
-from modeling.models import Fit, ItemScore, PublishedFit, Snapshot
+from modeling.models import Fit, ItemScore, Snapshot
+from modeling.services.fits import fit_publish
 from modeling.services.snapshots import snapshot_create
 
 pytestmark = pytest.mark.django_db
 
 
 def _published_value(theory_key: str, key: str, intensities: list[float]) -> Value:
-    """A value whose pool of len(intensities) texts has a published fit giving them these intensities."""
+    """A value whose pool of len(intensities) texts has a fit giving them these intensities, published through the
+    fits service."""
     theory, _ = Theory.objects.get_or_create(key=theory_key, defaults={"name": theory_key.upper()})
     value = Value.objects.create(theory=theory, key=key, name=key.title(), definition=".", level=2, is_target=True)
     fit = Fit.objects.create(value=value, status=Fit.Status.SUCCEEDED, backend="choix", n_items=len(intensities),
@@ -30,7 +32,7 @@ def _published_value(theory_key: str, key: str, intensities: list[float]) -> Val
         item = PoolItem.objects.create(value=value, text=text)
         ItemScore.objects.create(fit=fit, pool_item=item, utility=x / 3, se=0.2, intensity=x, ci_low=x - 1,
                                  ci_high=x + 1, n_judgments=2)
-    PublishedFit.objects.create(value=value, fit=fit)
+    fit_publish(fit=fit)
     return value
 
 
@@ -75,7 +77,8 @@ def test_creating_from_the_form_leads_to_the_new_snapshot(researcher_client):
     response = researcher_client.post(reverse("modeling:snapshot_list"), {"values": [value.pk], "name": "From UI"})
 
     snapshot = Snapshot.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("modeling:snapshot_detail", args=[snapshot.pk])
+    assert response.status_code == 302
+    assert response["Location"] == reverse("modeling:snapshot_detail", args=[snapshot.pk])
     assert snapshot.name == "From UI"
 
 
@@ -176,7 +179,9 @@ def test_the_django_admin_shows_snapshots_but_cannot_add_change_or_delete_them(s
     page = client.get(reverse("admin:modeling_snapshot_change", args=[snapshot.pk]))
     assert page.status_code == 200 and b'name="_save"' not in page.content
     assert client.get(reverse("admin:modeling_snapshot_add")).status_code == 403
-    assert client.post(reverse("admin:modeling_snapshot_change", args=[snapshot.pk]), {"name": "Renamed"}).status_code == 403
-    assert client.post(reverse("admin:modeling_snapshot_delete", args=[snapshot.pk]), {"post": "yes"}).status_code == 403
+    change_url = reverse("admin:modeling_snapshot_change", args=[snapshot.pk])
+    delete_url = reverse("admin:modeling_snapshot_delete", args=[snapshot.pk])
+    assert client.post(change_url, {"name": "Renamed"}).status_code == 403
+    assert client.post(delete_url, {"post": "yes"}).status_code == 403
     snapshot.refresh_from_db()
     assert snapshot.name == "Benevolence March"
