@@ -1,5 +1,7 @@
 from django.urls import path  # noqa: F401
 
+from labeling.apis import annotate as annotate_apis
+from labeling.apis import campaigns as campaign_apis
 from labeling.apis import imports as import_apis
 from labeling.apis import taxonomy as taxonomy_apis
 from labeling.apis import texts as text_apis
@@ -12,4 +14,19 @@ urlpatterns: list = [
     path("imports/", import_apis.ImportApi.as_view(), name="api-imports"),
     path("texts/", text_apis.TextListApi.as_view(), name="api-text-list"),
     path("texts/<int:text_id>/", text_apis.TextDetailApi.as_view(), name="api-text-detail"),
+    path("campaigns/", campaign_apis.CampaignListApi.as_view(), name="api-campaign-list"),
+    path("campaigns/<int:campaign_id>/", campaign_apis.CampaignDetailApi.as_view(), name="api-campaign-detail"),
+    path("campaigns/<int:campaign_id>/status/", campaign_apis.CampaignStatusApi.as_view(), name="api-campaign-status"),
+    path("campaigns/<int:campaign_id>/next/", annotate_apis.CampaignNextApi.as_view(), name="api-campaign-next"),
+    path(
+        "campaigns/<int:campaign_id>/progress/",
+        annotate_apis.CampaignProgressApi.as_view(),
+        name="api-campaign-progress",
+    ),
+    path(
+        "assignments/<int:assignment_id>/submit/",
+        annotate_apis.AssignmentSubmitApi.as_view(),
+        name="api-assignment-submit",
+    ),
+    path("judgments/<int:judgment_id>/undo/", annotate_apis.JudgmentUndoApi.as_view(), name="api-judgment-undo"),
 ]

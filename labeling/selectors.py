@@ -1,10 +1,26 @@
-"""Reads of the taxonomy and texts: the public read API other apps may use."""
+"""Reads of the taxonomy, texts and campaigns: the public read API other apps may use."""
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Sum, When
+from django.db.models.functions import Least
+from django.utils import timezone
 
-from labeling.models import Concept, PoolItem, Text, Theory, Value, ValueEdge
+from labeling.models import (
+    Assignment,
+    Campaign,
+    CampaignInstructions,
+    CampaignItem,
+    CampaignMember,
+    Concept,
+    Judgment,
+    PoolItem,
+    Text,
+    Theory,
+    Value,
+    ValueEdge,
+)
 
 
 def theory_list() -> QuerySet[Theory]:
@@ -205,3 +221,178 @@ def concept_map(*, theories: list[Theory]) -> list[ConceptMapRow]:
             )
         )
     return rows
+
+
+# --- campaigns: researchers' progress pages, annotators' own work ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    """How far a campaign is, counted the way its stopping rule counts: per item, up to judgments_per_item each.
+
+    An item retired early (its interval reached the CI-width target) counts as complete. The projection divides
+    the remaining item-judgments by the rate of the last hour; None when nobody judged anything in that hour.
+    """
+
+    items: int
+    target: int  # items × judgments_per_item
+    done: int  # item-judgments counted towards the target
+    judgments: int  # judgments stored (undone ones left out)
+    judgments_last_hour: int
+    projected_completion: datetime | None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.target) if self.target else 0.0
+
+    @property
+    def percent(self) -> int:
+        return int(self.fraction * 100)
+
+    @property
+    def is_complete(self) -> bool:
+        return self.target > 0 and self.done >= self.target
+
+
+def campaign_progress_list(*, campaigns: list[Campaign], now: datetime | None = None) -> dict[int, CampaignProgress]:
+    """Progress of several campaigns in three grouped queries (items, judgments, judgments of the last hour)."""
+    now = now or timezone.now()
+    ids = [campaign.pk for campaign in campaigns]
+    per_campaign: dict[int, Campaign] = {campaign.pk: campaign for campaign in campaigns}
+    item_rows = {
+        row["campaign_id"]: row
+        for row in CampaignItem.objects.filter(campaign_id__in=ids)
+        .values("campaign_id")
+        .annotate(
+            items=Count("id"),
+            # active items count their judgments up to the target; retired items count as complete
+            done=Sum(
+                Case(
+                    When(is_active=False, then=F("campaign__judgments_per_item")),
+                    default=Least(F("judgments_count"), F("campaign__judgments_per_item")),
+                )
+            ),
+        )
+    }
+    judgments = Judgment.objects.filter(campaign_id__in=ids, retraction__isnull=True)
+    totals = dict(judgments.values("campaign_id").annotate(n=Count("id")).values_list("campaign_id", "n"))
+    recent = dict(
+        judgments.filter(created_at__gte=now - timedelta(hours=1))
+        .values("campaign_id")
+        .annotate(n=Count("id"))
+        .values_list("campaign_id", "n")
+    )
+    progress = {}
+    for campaign_id, campaign in per_campaign.items():
+        row = item_rows.get(campaign_id, {"items": 0, "done": 0})
+        target = row["items"] * campaign.judgments_per_item
+        done = min(row["done"] or 0, target)
+        last_hour = recent.get(campaign_id, 0)
+        projected = None
+        # each judgment advances list_size items by one; an hour's rate projects the rest
+        if last_hour and done < target and campaign.status == Campaign.Status.RUNNING:
+            hours_left = (target - done) / (last_hour * campaign.list_size)
+            projected = now + timedelta(hours=hours_left)
+        progress[campaign_id] = CampaignProgress(
+            items=row["items"],
+            target=target,
+            done=done,
+            judgments=totals.get(campaign_id, 0),
+            judgments_last_hour=last_hour,
+            projected_completion=projected,
+        )
+    return progress
+
+
+def campaign_list() -> QuerySet[Campaign]:
+    """Every campaign, newest first, with its values (and their theories) loaded."""
+    return Campaign.objects.prefetch_related(
+        Prefetch("values", queryset=Value.objects.select_related("theory").order_by("theory__order", "order", "key"))
+    ).order_by("-created_at", "-id")
+
+
+def campaign_list_visible_to(*, user) -> QuerySet[Campaign]:  # type: ignore[no-untyped-def]
+    """Researchers see every campaign; annotators only those running now."""
+    campaigns = campaign_list()
+    if not user.is_researcher:
+        campaigns = campaigns.filter(status=Campaign.Status.RUNNING)
+    return campaigns
+
+
+def campaign_get_visible_to(*, campaign_id: int, user) -> Campaign | None:  # type: ignore[no-untyped-def]
+    """One campaign the user may see (researchers: any; annotators: running ones), or None. One query."""
+    campaigns = Campaign.objects.filter(pk=campaign_id)
+    if not user.is_researcher:
+        campaigns = campaigns.filter(status=Campaign.Status.RUNNING)
+    return campaigns.first()
+
+
+def campaign_instructions_history(*, campaign: Campaign) -> QuerySet[CampaignInstructions]:
+    """Every version of the campaign's instructions, newest first, with who wrote it."""
+    return campaign.instruction_versions.select_related("created_by").order_by("-version")
+
+
+def campaign_instructions_current(*, campaign: Campaign) -> CampaignInstructions | None:
+    return campaign.instruction_versions.order_by("-version").first()
+
+
+def campaign_member_list(*, campaign: Campaign) -> QuerySet[CampaignMember]:
+    """The campaign's annotators with their judgment counts and state, most productive first."""
+    return campaign.members.select_related("annotator").order_by("-judgments_count", "annotator__username")
+
+
+def campaign_recent_assignments(*, campaign: Campaign, limit: int = 20) -> QuerySet[Assignment]:
+    """The latest comparisons handed out, with why the sampler chose them (researchers' view of the sampler)."""
+    return campaign.assignments.select_related("annotator", "value").order_by("-issued_at", "-id")[:limit]
+
+
+def annotator_campaign_list(*, annotator) -> QuerySet[Campaign]:  # type: ignore[no-untyped-def]
+    """Running campaigns, each with `my_judgments`: how many judgments this annotator gave there (undone left out)."""
+    return campaign_list().filter(status=Campaign.Status.RUNNING).annotate(
+        my_judgments=Count(
+            "judgments",
+            filter=Q(judgments__annotator=annotator, judgments__retraction__isnull=True),
+        )
+    )
+
+
+def assignment_items_in_shown_order(*, assignment: Assignment) -> list[PoolItem]:
+    """The pool items of a comparison (with their texts), in the order the annotator sees them."""
+    by_id = {item.pk: item for item in PoolItem.objects.select_related("text").filter(pk__in=assignment.item_ids)}
+    return [by_id[item_id] for item_id in assignment.item_ids]
+
+
+def judgment_latest_undoable(*, campaign: Campaign, annotator, window_s: int, now: datetime | None = None):  # type: ignore[no-untyped-def]
+    """The annotator's most recent judgment in the campaign if it is still inside the undo window, else None."""
+    now = now or timezone.now()
+    latest = (
+        Judgment.objects.filter(campaign=campaign, annotator=annotator, retraction__isnull=True)
+        .order_by("-id")
+        .first()
+    )
+    if latest is None or latest.created_at < now - timedelta(seconds=window_s):
+        return None
+    return latest
+
+
+def campaign_progress_for_annotator(*, campaign: Campaign, annotator) -> dict[str, int | None]:  # type: ignore[no-untyped-def]
+    """How far the annotator is: judgments given, their cap, and the campaign's remaining active items."""
+    done = Judgment.objects.filter(campaign=campaign, annotator=annotator, retraction__isnull=True).count()
+    return {
+        "done": done,
+        "cap": campaign.per_annotator_cap,
+        "remaining_items": CampaignItem.objects.filter(campaign=campaign, is_active=True).count(),
+    }
+
+
+def assignment_of_annotator(*, assignment_id: int, annotator, campaign: Campaign | None = None) -> Assignment | None:  # type: ignore[no-untyped-def]
+    """The annotator's own assignment (optionally only in `campaign`); None for anyone else's or an unknown id."""
+    assignments = Assignment.objects.filter(pk=assignment_id, annotator=annotator)
+    if campaign is not None:
+        assignments = assignments.filter(campaign=campaign)
+    return assignments.first()
+
+
+def judgment_of_annotator(*, judgment_id: int, annotator, campaign: Campaign) -> Judgment | None:  # type: ignore[no-untyped-def]
+    """The annotator's own judgment in `campaign`; None for anyone else's or an unknown id."""
+    return Judgment.objects.filter(pk=judgment_id, annotator=annotator, campaign=campaign).first()

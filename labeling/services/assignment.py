@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
-from labeling.models import Assignment, Campaign, CampaignItem, CampaignMember, Judgment
+from labeling.models import Assignment, Campaign, CampaignItem, CampaignMember
 
 logger = logging.getLogger("valueflow.assignment")
 
@@ -182,15 +182,17 @@ def _random_window(eligible, *, rng: random.Random, size: int) -> list[int]:  # 
 
 
 def _random_partner(eligible, *, exclude: Sequence[int], rng: random.Random) -> int | None:  # type: ignore[no-untyped-def]
+    """One eligible item from a random point of the pool, row-locked like the window (so it cannot be
+    over-assigned by a concurrent request)."""
     bounds = eligible.aggregate(low=Min("id"), high=Max("id"))
     if bounds["low"] is None:
         return None
     start = rng.randint(bounds["low"], bounds["high"])
-    for item_id in eligible.filter(id__gte=start).exclude(pool_item_id__in=exclude).order_by("id").values_list(
-        "pool_item_id", flat=True
-    )[:1]:
-        return item_id
-    return None
+    candidates = eligible.exclude(pool_item_id__in=exclude)
+    found = _locked_ids(candidates.filter(id__gte=start).order_by("id"), 1) or _locked_ids(
+        candidates.filter(id__lt=start).order_by("id"), 1
+    )
+    return found[0] if found else None
 
 
 def _do_assignment_create(  # type: ignore[no-untyped-def]
@@ -249,13 +251,3 @@ def assignments_expire_stale(*, now=None, batch_size: int = 500) -> int:  # type
         reclaimed += len(leases)
         if len(leases) < batch_size:
             return reclaimed
-
-
-def annotator_progress(*, campaign: Campaign, annotator) -> dict[str, int | None]:  # type: ignore[no-untyped-def]
-    """How far the annotator is: judgments given, their cap, and the campaign's remaining active items."""
-    done = Judgment.objects.filter(campaign=campaign, annotator=annotator, retraction__isnull=True).count()
-    return {
-        "done": done,
-        "cap": campaign.per_annotator_cap,
-        "remaining_items": CampaignItem.objects.filter(campaign=campaign, is_active=True).count(),
-    }

@@ -1,0 +1,158 @@
+"""Annotating over the API, for external tools and simulated annotators: ask for the next comparison, submit an
+answer (idempotently: an identical retry answers 200 with the same judgment), undo the last answer, read my
+progress. Everyone reaches only their own assignments and judgments; anyone else's answer 404.
+"""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.exceptions import ApplicationError
+from labeling.apis.campaigns import campaign_or_404
+from labeling.models import Assignment, Judgment, Value
+from labeling.selectors import (
+    assignment_items_in_shown_order,
+    assignment_of_annotator,
+    campaign_progress_for_annotator,
+)
+from labeling.services.assignment import assignment_next
+from labeling.services.judgments import judgment_submit, judgment_undo, ordering_for_pair
+
+
+class AssignmentItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="pool item id")
+    text = serializers.CharField(source="text.content")
+
+
+class AssignmentValueSerializer(serializers.Serializer):
+    theory = serializers.CharField(source="theory.key")
+    key = serializers.CharField()
+    name = serializers.CharField()
+    definition = serializers.CharField()
+
+
+class AssignmentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    items = AssignmentItemSerializer(many=True, help_text="in the order shown")
+    protocol = serializers.CharField()
+    value = AssignmentValueSerializer()
+    expires_at = serializers.DateTimeField()
+    instructions_version = serializers.IntegerField()
+    reason = serializers.CharField(required=False, help_text="why the sampler chose it; researchers only")
+
+
+class NextOutputSerializer(serializers.Serializer):
+    assignment = AssignmentOutputSerializer(allow_null=True)
+    reason = serializers.CharField(required=False, help_text="why there is no comparison (when assignment is null)")
+
+
+class JudgmentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    assignment_id = serializers.IntegerField()
+    kind = serializers.CharField()
+    ordering = serializers.JSONField()
+    shown_order = serializers.JSONField()
+    latency_ms = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+def _assignment_payload(assignment: Assignment, *, protocol: str, user: Any) -> dict[str, Any]:
+    """The comparison as an API client sees it; the sampler's reason only for researchers."""
+    payload = {
+        "id": assignment.pk,
+        "items": assignment_items_in_shown_order(assignment=assignment),
+        "protocol": protocol,
+        "value": Value.objects.select_related("theory").get(pk=assignment.value_id),
+        "expires_at": assignment.expires_at,
+        "instructions_version": assignment.instructions_version,
+        "reason": assignment.reason,
+    }
+    data = dict(AssignmentOutputSerializer(payload).data)
+    if not user.is_researcher:
+        data.pop("reason")
+    return data
+
+
+class CampaignNextApi(APIView):
+    """The caller's open comparison in this campaign, or a new one, or null and why there is none."""
+
+    @extend_schema(request=None, responses=NextOutputSerializer)
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_or_404(campaign_id=campaign_id, user=request.user)
+        upcoming = assignment_next(campaign=campaign, annotator=request.user)
+        if upcoming.assignment is None:
+            return Response({"assignment": None, "reason": upcoming.reason})
+        payload = _assignment_payload(upcoming.assignment, protocol=campaign.protocol, user=request.user)
+        return Response({"assignment": payload})
+
+
+class AssignmentSubmitApi(APIView):
+    """Answer a comparison: `ordering` (groups of pool item ids, strongest first; a group is a tie) with `kind`, or
+    for a pair simply `answer` ("1", "2", "tie", "neither" — positions in the order shown)."""
+
+    class InputSerializer(serializers.Serializer):
+        ordering = serializers.JSONField(required=False, help_text="e.g. [[12], [57, 90], [33]]")
+        kind = serializers.ChoiceField(choices=Judgment.Kind.choices, default=Judgment.Kind.RANKING)
+        answer = serializers.ChoiceField(choices=["1", "2", "tie", "neither"], required=False)
+        latency_ms = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+        client_info = serializers.DictField(required=False, default=dict)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if ("ordering" in attrs) == ("answer" in attrs):
+                raise serializers.ValidationError("Send either `ordering` (with `kind`) or, for a pair, `answer`.")
+            return attrs
+
+    @extend_schema(request=InputSerializer, responses={201: JudgmentOutputSerializer, 200: JudgmentOutputSerializer})
+    def post(self, request: Request, assignment_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if "answer" in data:
+            assignment = assignment_of_annotator(assignment_id=assignment_id, annotator=request.user)
+            if assignment is None:
+                raise ApplicationError("No such assignment for you.", extra={"assignment_id": assignment_id}, status_code=404)
+            ordering, kind = ordering_for_pair(assignment=assignment, answer=data["answer"])
+        else:
+            ordering, kind = data["ordering"], data["kind"]
+        result = judgment_submit(
+            assignment_id=assignment_id,
+            annotator=request.user,
+            ordering=ordering,
+            kind=kind,
+            latency_ms=data["latency_ms"],
+            client_info={**data["client_info"], "via": "api"},
+        )
+        return Response(
+            JudgmentOutputSerializer(result.judgment).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class JudgmentUndoApi(APIView):
+    """Take back your most recent judgment (within the undo window); the same comparison comes back as a new lease."""
+
+    @extend_schema(request=None, responses=NextOutputSerializer)
+    def post(self, request: Request, judgment_id: int) -> Response:
+        again = judgment_undo(judgment_id=judgment_id, annotator=request.user)
+        # judgment_undo hands back the lease with its campaign already loaded
+        payload = _assignment_payload(again, protocol=again.campaign.protocol, user=request.user)
+        return Response({"assignment": payload})
+
+
+class CampaignProgressApi(APIView):
+    """My progress in a campaign: judgments given (undone ones left out), my cap, and the campaign's active items."""
+
+    class OutputSerializer(serializers.Serializer):
+        done = serializers.IntegerField()
+        cap = serializers.IntegerField(allow_null=True)
+        remaining_items = serializers.IntegerField()
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_or_404(campaign_id=campaign_id, user=request.user)
+        progress = campaign_progress_for_annotator(campaign=campaign, annotator=request.user)
+        return Response(self.OutputSerializer(progress).data)
