@@ -107,3 +107,11 @@ def test_researchers_cannot_change_roles(researcher_client, annotator):
     annotator.refresh_from_db()
     assert response.status_code == 403
     assert annotator.role == User.Role.ANNOTATOR
+
+
+def test_a_page_above_your_role_explains_itself(researcher_client):
+    response = researcher_client.get(reverse("accounts:user_list"))
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "This page is not open to your role" in html
+    assert "You are logged in as res (Researcher)." in html
