@@ -9,9 +9,10 @@ Typical use (a refit service adapts judgment rows to these calls)::
     intensity = scale.intensity(result.utilities)
     ci_low, ci_high = scale.interval(result.utilities, result.se)
 
-Modules: data.py (the judgment arrays and the stage model), likelihood.py (exact likelihood, gradient, information,
-prior), fitters.py (``fit`` and its choix / newman / lbfgs backends), scale.py (``IntensityScale``), simulate.py
-(synthetic data for tests and benchmarks).
+Modules: data.py (the judgment arrays and the stage model), templates.py (judgment shapes → choice stages),
+likelihood.py (exact likelihood, gradient, information, prior), fitters.py (``fit`` and its choix / newman / lbfgs
+backends), scale.py (``IntensityScale``), simulate.py (synthetic data for tests and benchmarks). README.md gives the
+design and the measured speed.
 """
 
 from .data import ComparisonData

@@ -28,100 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
-from itertools import combinations
+from functools import cached_property
 
 import numpy as np
 
+from .templates import Block, best_worst_template, block_from_template, ordering_template
+
 Group = Sequence[int]
 Ordering = Sequence[Group]
-
-
-@dataclass(frozen=True)
-class _Template:
-    """The stages and terms shared by every judgment of one shape, in positions of the judgment's item list."""
-
-    n_positions: int
-    stage_n_terms: np.ndarray  # terms offered at each stage
-    stage_chosen: np.ndarray  # chosen term of each stage, indexed within the template's terms
-    stage_sign: np.ndarray  # +1 best-choice, -1 worst-choice
-    term_size: np.ndarray  # 1 for a single item, t for a group of t tied items
-    member_positions: np.ndarray  # the positions of each term's members, terms one after another
-
-
-def _template_from_stages(n_positions: int, stages: list[tuple[list[tuple[int, ...]], int, int]]) -> _Template:
-    terms = [term for stage_terms, _, _ in stages for term in stage_terms]
-    chosen, offset = [], 0
-    for stage_terms, chosen_local, _ in stages:
-        chosen.append(offset + chosen_local)
-        offset += len(stage_terms)
-    return _Template(
-        n_positions=n_positions,
-        stage_n_terms=np.array([len(stage_terms) for stage_terms, _, _ in stages], dtype=np.int64),
-        stage_chosen=np.array(chosen, dtype=np.int64),
-        stage_sign=np.array([sign for _, _, sign in stages], dtype=np.int8),
-        term_size=np.array([len(term) for term in terms], dtype=np.int64),
-        member_positions=np.array([p for term in terms for p in term], dtype=np.int64),
-    )
-
-
-@lru_cache(maxsize=1024)
-def _ordering_template(group_sizes: tuple[int, ...], n_unranked: int, max_tie_size: int) -> _Template:
-    """Stages of an ordering whose groups have these sizes, followed by ``n_unranked`` shown-but-unranked items."""
-    n_positions = sum(group_sizes) + n_unranked
-    remaining = list(range(n_positions))
-    stages: list[tuple[list[tuple[int, ...]], int, int]] = []
-    start = 0
-    for size in group_sizes:
-        group = tuple(range(start, start + size))
-        start += size
-        if len(remaining) <= 1:  # choosing the only item left tells nothing
-            break
-        stage_terms = [
-            subset for t in range(1, min(max_tie_size, len(remaining)) + 1) for subset in combinations(remaining, t)
-        ]
-        stages.append((stage_terms, stage_terms.index(group), 1))
-        remaining = [p for p in remaining if p not in group]
-    return _template_from_stages(n_positions, stages)
-
-
-@lru_cache(maxsize=64)
-def _best_worst_template(k: int) -> _Template:
-    """Positions: 0 is the best, 1 the worst, 2..k-1 the other shown items."""
-    stages: list[tuple[list[tuple[int, ...]], int, int]] = [([(p,) for p in range(k)], 0, 1)]
-    if k > 2:  # with two items the worst is implied by the best
-        stages.append(([(p,) for p in range(1, k)], 0, -1))
-    return _template_from_stages(k, stages)
-
-
-@dataclass(frozen=True)
-class _Block:
-    """Arrays of one group of judgments before they are joined; indices are local to the block."""
-
-    n_judgments: int
-    stage_n_terms: np.ndarray
-    stage_chosen: np.ndarray
-    stage_sign: np.ndarray
-    stage_weight: np.ndarray
-    stage_judgment: np.ndarray
-    term_size: np.ndarray
-    term_members: np.ndarray
-
-
-def _block_from_template(template: _Template, items: np.ndarray, weights: np.ndarray, judgment: np.ndarray) -> _Block:
-    """Instantiate a template for J judgments: ``items`` is (J, n_positions), the judgments' items by position."""
-    n = items.shape[0]
-    n_stages, n_terms = len(template.stage_n_terms), len(template.term_size)
-    return _Block(
-        n_judgments=n,
-        stage_n_terms=np.tile(template.stage_n_terms, n),
-        stage_chosen=(np.arange(n, dtype=np.int64)[:, None] * n_terms + template.stage_chosen).ravel(),
-        stage_sign=np.tile(template.stage_sign, n),
-        stage_weight=np.repeat(weights, n_stages),
-        stage_judgment=np.repeat(judgment, n_stages),
-        term_size=np.tile(template.term_size, n),
-        term_members=items[:, template.member_positions].ravel(),
-    )
 
 
 def _as_weights(weights: Iterable[float] | np.ndarray | None, n: int, what: str) -> np.ndarray:
@@ -242,12 +156,12 @@ class ComparisonData:
             by_shape.setdefault(shape, []).append(index)
         blocks = []
         for (sizes, n_rest), indices in by_shape.items():
-            template = _ordering_template(sizes, n_rest, tie_limit)
+            template = ordering_template(sizes, n_rest, tie_limit)
             if len(template.stage_n_terms) == 0:
                 raise ValueError(f"ordering {indices[0]}: {orderings[indices[0]]!r} says nothing about any item.")
             rows = np.array(indices, dtype=np.int64)
             items_matrix = np.array([flat_orders[i] for i in indices], dtype=np.int64)
-            blocks.append(_block_from_template(template, items_matrix, weights_array[rows], rows))
+            blocks.append(block_from_template(template, items_matrix, weights_array[rows], rows))
         return cls._assemble(n_items, len(orderings), blocks)
 
     @classmethod
@@ -285,8 +199,8 @@ class ComparisonData:
         for is_tie, sizes in ((False, (1, 1)), (True, (2,))):
             rows = np.flatnonzero(tied_array == is_tie)
             if rows.size:
-                template = _ordering_template(sizes, 0, tie_limit)
-                blocks.append(_block_from_template(template, items[rows], weights_array[rows], rows))
+                template = ordering_template(sizes, 0, tie_limit)
+                blocks.append(block_from_template(template, items[rows], weights_array[rows], rows))
         return cls._assemble(n_items, winners_array.size, blocks)
 
     @classmethod
@@ -300,9 +214,9 @@ class ComparisonData:
             raise ValueError(f"rankings: expected a (judgments, k ≥ 2) array of items, got shape {items.shape}.")
         _check_items(n_items, items, "ranking")
         _check_no_repeats(items, "ranking")
-        template = _ordering_template((1,) * items.shape[1], 0, 1)
+        template = ordering_template((1,) * items.shape[1], 0, 1)
         judgment = np.arange(items.shape[0], dtype=np.int64)
-        block = _block_from_template(template, items, _as_weights(weights, items.shape[0], "ranking"), judgment)
+        block = block_from_template(template, items, _as_weights(weights, items.shape[0], "ranking"), judgment)
         return cls._assemble(n_items, items.shape[0], [block])
 
     @classmethod
@@ -344,7 +258,7 @@ class ComparisonData:
         for k, indices in by_size.items():
             rows = np.array(indices, dtype=np.int64)
             items_matrix = np.array([rows_items[i] for i in indices], dtype=np.int64)
-            blocks.append(_block_from_template(_best_worst_template(k), items_matrix, weights_array[rows], rows))
+            blocks.append(block_from_template(best_worst_template(k), items_matrix, weights_array[rows], rows))
         return cls._assemble(n_items, len(tuples), blocks)
 
     @classmethod
@@ -356,7 +270,7 @@ class ComparisonData:
         blocks, offset = [], 0
         for part in parts:
             blocks.append(
-                _Block(
+                Block(
                     n_judgments=part.n_judgments,
                     stage_n_terms=np.diff(part.stage_ptr),
                     stage_chosen=part.stage_chosen,
@@ -371,7 +285,7 @@ class ComparisonData:
         return cls._assemble(max(part.n_items for part in parts), offset, blocks)
 
     @classmethod
-    def _assemble(cls, n_items: int, n_judgments: int, blocks: list[_Block]) -> ComparisonData:
+    def _assemble(cls, n_items: int, n_judgments: int, blocks: list[Block]) -> ComparisonData:
         term_offsets = np.cumsum([0] + [len(b.term_size) for b in blocks])
         stage_n_terms = _cat([b.stage_n_terms for b in blocks])
         term_size = _cat([b.term_size for b in blocks])
@@ -419,7 +333,9 @@ class ComparisonData:
     @cached_property
     def tie_sizes(self) -> tuple[int, ...]:
         """Sizes of tied groups the model must price (δ_t for each), whether or not such a tie was observed."""
-        return tuple(int(t) for t in np.unique(self.term_size) if t > 1)
+        if self.term_size.size == 0 or self.term_size.max() == 1:
+            return ()
+        return tuple(int(t) for t in np.flatnonzero(np.bincount(self.term_size)) if t > 1)
 
     @cached_property
     def has_ties(self) -> bool:
@@ -449,8 +365,12 @@ class ComparisonData:
         """(winners, losers, weights) of pairwise data (see ``is_pairwise``)."""
         if not self.is_pairwise:
             raise ValueError("These data are not all strict pairs; pairs() only applies to pairwise data.")
-        other = 2 * self.stage_ptr[:-1] + 1 - self.stage_chosen  # the stage's other term
-        return self.term_members[self.stage_chosen], self.term_members[other], self.stage_weight
+        return (*self._pair_items, self.stage_weight)
+
+    @cached_property
+    def _pair_items(self) -> tuple[np.ndarray, np.ndarray]:
+        other = 2 * self.stage_ptr[:-1] + 1 - self.stage_chosen  # a pair stage's other term
+        return self.term_members[self.stage_chosen], self.term_members[other]
 
     def item_judgment_counts(self) -> np.ndarray:
         """How many judgments showed each item (each shown item is a single-item term of its judgment's first stage)."""

@@ -11,9 +11,9 @@ Two ways to build one:
   chose), the map is the *isotonic* regression of anchor intensity on anchor utility (pool-adjacent-violators),
   interpolated linearly between the pooled knots. It passes exactly through every anchor whose intensity agrees with
   the fitted order; a run of anchors that disagree becomes one knot at their mean utility and mean intensity (rather
-  than a flat step), so the map stays strictly increasing wherever the anchors' intensities rise. Beyond the outermost anchors the map goes on
-  with the anchors' overall slope and saturates softly. This estimates the logit-to-point scale from the data
-  instead of assuming one intensity point per logit.
+  than a flat step), so the map stays strictly increasing wherever the anchors' intensities rise. Beyond the
+  outermost anchors the map goes on with the anchors' overall slope and saturates softly. This estimates the
+  logit-to-point scale from the data instead of assuming one intensity point per logit.
 * ``from_quantiles`` — without anchors, an affine map centred on a neutral utility, with slope set so the larger of
   the 1st/99th-percentile distances from neutral lands on ±9.5 after the soft knee at ±9. The default neutral point
   is utility 0, the phantom item of the pseudo-comparison prior: an item with no evidence sits there, so "no
