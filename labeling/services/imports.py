@@ -41,6 +41,7 @@ from django.db import transaction
 from django.utils.text import get_valid_filename
 
 from common.exceptions import ApplicationError
+from common.spreadsheet import csv_unescape_formula
 from common.models import Job
 from common.services import job_create
 from labeling.models import ImportRecord, PoolItem, Text, Value
@@ -432,7 +433,9 @@ def _parse_vidb(path: Path, data: bytes, values: _ValueCache, problems: _Problem
     for line, record in records:
         parsed.rows += 1
         row = _row_dict(columns, record)
-        content, text_problem = _check_text(row["text"], "text")
+        # VIDB files exported by ValueFlow escape formula-like cells for spreadsheets; recover the exact text.
+        raw_text = row["text"]
+        content, text_problem = _check_text(csv_unescape_formula(raw_text) if raw_text else raw_text, "text")
         rating, rating_problem = _parse_intensity(row["final_rating"], "final_rating")
         if rating is None and rating_problem is None:
             rating_problem = "final_rating is empty"

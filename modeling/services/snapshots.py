@@ -52,6 +52,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.exceptions import ApplicationError
+from common.spreadsheet import csv_escape_formula
 from labeling.models import Judgment, PoolItem, Value
 from labeling.services.taxonomy import value_resolve
 from modeling.models import Fit, ItemScore, PublishedFit, Snapshot, SnapshotValue
@@ -73,7 +74,6 @@ INTENSITY_MIN, INTENSITY_MAX = -10.0, 10.0
 MAX_NAME_LENGTH = 200
 # Our theory keys → the theory codes of VIDB release file names.
 VIDB_THEORY_CODES: dict[str, str] = {"svt": "pvq", "mft": "mft", "duties": "duty", "rights": "right"}
-FORMULA_ESCAPE = re.compile(r"^'*[=+\-@\t\r]")
 _JUDGMENT_CHUNK = 5000
 _HASH_CHUNK = 1 << 20
 
@@ -90,11 +90,6 @@ def annotator_pseudonym(user_id: int | None) -> str | None:
         return None
     digest = hmac.new(settings.SECRET_KEY.encode("utf-8"), str(user_id).encode("utf-8"), hashlib.sha256)
     return digest.hexdigest()[:16]
-
-
-def csv_escape_formula(cell: str) -> str:
-    """Prefix a single quote to a text cell a spreadsheet would run as a formula (see the module docstring)."""
-    return "'" + cell if FORMULA_ESCAPE.match(cell) else cell
 
 
 def vidb_file_name(value: Value) -> str:

@@ -471,3 +471,16 @@ def test_command_line_exits_non_zero_on_bad_input(taxonomy, tmp_path, capsys):
         execute_from_command_line(["manage.py", "import_texts", "--format", "vidb", str(path)])
     assert exited.value.code == 1
     assert "nothing_here.csv: file name 'nothing_here.csv' does not fit the VIDB pattern" in capsys.readouterr().err
+
+
+def test_vidb_cells_escaped_for_spreadsheets_import_as_the_original_text(taxonomy, tmp_path):
+    """ValueFlow's snapshot export prefixes a quote to formula-like cells; the importer recovers the exact text."""
+    from labeling.models import Text
+
+    folder = tmp_path / "escaped"
+    folder.mkdir()
+    (folder / "non-maleficence_duty_flag_aggregated.csv").write_text(
+        "text,final_rating\n\"'=Keep every promise\",7.5\n\"''+1 to honesty\",3\n"
+    )
+    texts_import(format="vidb", paths=[folder])
+    assert set(Text.objects.values_list("content", flat=True)) >= {"=Keep every promise", "'+1 to honesty"}
