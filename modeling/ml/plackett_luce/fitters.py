@@ -203,7 +203,11 @@ def fit(
     else:
         log_delta0 = log_delta_array(data, DEFAULT_TIE_START)
 
-    if name == "choix":
+    if data.n_stages == 0:  # nothing judged: the prior alone, whose optimum puts every free item at the phantom's 0
+        theta0[free] = 0.0
+        solution = _Solution(theta0, log_delta0, 0, True)
+        reason = "no judgments yet: the prior alone"
+    elif name == "choix":
         solution = _fit_choix(data, theta0, prior_strength, tol, int(max_iter))
     elif name == "newman":
         solution = _fit_newman(data, theta0, free, prior_strength, tol, int(max_iter))
@@ -404,7 +408,8 @@ def _fit_choix(data: ComparisonData, theta0: np.ndarray, prior: float, tol: floa
     step: Callable[[np.ndarray], np.ndarray]
     if data.is_pairwise:
         winners, losers, weights = data.pairs()
-        counts = np.bincount(winners * (n + 1) + losers, weights=weights, minlength=(n + 1) ** 2)
+        cells = winners * (n + 1) + losers
+        counts = np.bincount(cells, weights=weights, minlength=(n + 1) ** 2).astype(np.float64)
         comparisons = counts.reshape(n + 1, n + 1)
         comparisons[:n, phantom] += prior  # each item beats the phantom `prior` times ...
         comparisons[phantom, :n] += prior  # ... and loses to it as often

@@ -70,6 +70,17 @@ def test_the_davidson_tie_parameter_is_estimated():
     assert fixed.tie_parameter == pytest.approx(0.8)
 
 
+def test_the_tie_parameter_of_lists_with_ties_is_estimated():
+    result = fit(simulate_rankings(true_utilities(100, seed=14), 2000, 3, seed=15, tie_strength=1.5))
+    assert result.tie_parameters.keys() == {2} and result.tie_parameter == pytest.approx(1.5, rel=0.15)
+
+
+def test_before_any_judgment_every_item_sits_at_the_prior():
+    result = fit(ComparisonData.from_orderings(4, []))
+    assert result.utilities.tolist() == [0.0] * 4 and result.converged and result.iterations == 0
+    np.testing.assert_allclose(result.se, np.sqrt(2.0))  # two virtual comparisons at even odds: information 1/2
+
+
 def test_disconnected_data_and_unseen_items_fit_thanks_to_the_prior():
     # Items 0–2 and 3–5 are never compared across groups; 6 is never compared at all; 0 never loses.
     data = ComparisonData.from_orderings(7, [((0,), (1,)), ((1,), (2,)), ((0,), (2,)), ((3,), (4,)), ((5,), (4,))])
