@@ -36,6 +36,11 @@ ADMIN_SITE_PREFIX = "django-admin/"
 NO_SAMPLE_SNAPSHOT = "no sample snapshot exists; the role check runs before the snapshot lookup"
 
 
+# Submitting or undoing an answer acts on the caller's own comparison or judgment. The sample request names none of
+# the caller's, so every logged-in role gets the ownership lookup's 404 — which comes after the login check.
+NOT_THE_CALLERS_OWN = "the request names no comparison or judgment of the caller's; the ownership lookup answers 404"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     # The pattern as Django spells it, from the site root, e.g. "api/v1/jobs/<int:job_id>/".
@@ -63,6 +68,53 @@ ENDPOINTS: list[Endpoint] = [
         "taxonomy/<slug:theory_key>/<slug:value_key>/",
         get=ANNOTATOR,
         kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+    ),
+    # --- annotating (any logged-in user; annotators see running campaigns only) --------------------------------
+    Endpoint("annotate/", get=ANNOTATOR),
+    Endpoint("annotate/<int:campaign_id>/", get=ANNOTATOR, kwargs=lambda objects: {"campaign_id": objects.campaign.pk}),
+    Endpoint(
+        "annotate/<int:campaign_id>/submit/",
+        get=None,
+        post=ANNOTATOR,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk},
+        missing_object_ok=NOT_THE_CALLERS_OWN,
+    ),
+    Endpoint(
+        "annotate/<int:campaign_id>/undo/",
+        get=None,
+        post=ANNOTATOR,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk},
+        missing_object_ok=NOT_THE_CALLERS_OWN,
+    ),
+    # --- researchers: campaigns -------------------------------------------------------------------------------
+    Endpoint("campaigns/", get=RESEARCHER),
+    Endpoint("campaigns/new/", get=RESEARCHER, post=RESEARCHER),
+    Endpoint("campaigns/<int:campaign_id>/", get=RESEARCHER, kwargs=lambda objects: {"campaign_id": objects.campaign.pk}),
+    Endpoint(
+        "campaigns/<int:campaign_id>/status/",
+        get=None,
+        post=RESEARCHER,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk},
+    ),
+    Endpoint(
+        "campaigns/<int:campaign_id>/instructions/",
+        get=None,
+        post=RESEARCHER,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk},
+    ),
+    # --- researchers: intensities and refits ------------------------------------------------------------------
+    Endpoint("modeling/", get=RESEARCHER, note="the intensities dashboard"),
+    Endpoint(
+        "modeling/values/<slug:theory_key>/<slug:value_key>/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+    ),
+    Endpoint(
+        "modeling/values/<slug:theory_key>/<slug:value_key>/refit/",
+        get=None,
+        post=RESEARCHER,
+        kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+        note="starts a refit job; GET is refused with 405 before any login check",
     ),
     # --- researchers: texts and imports -----------------------------------------------------------------------
     Endpoint("texts/", get=RESEARCHER),
@@ -133,6 +185,65 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("api/v1/imports/", get=RESEARCHER, post=RESEARCHER),
     Endpoint("api/v1/texts/", get=RESEARCHER),
     Endpoint("api/v1/texts/<int:text_id>/", get=RESEARCHER, kwargs=lambda objects: {"text_id": objects.text.pk}),
+    Endpoint("api/v1/campaigns/", get=ANNOTATOR, post=RESEARCHER, note="annotators list running campaigns only"),
+    Endpoint(
+        "api/v1/campaigns/<int:campaign_id>/",
+        get=ANNOTATOR,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk},
+        note="the sample campaign is running; annotators get 404 for drafts, paused and finished ones",
+    ),
+    Endpoint(
+        "api/v1/campaigns/<int:campaign_id>/status/",
+        get=None,
+        post=RESEARCHER,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk},
+    ),
+    Endpoint(
+        "api/v1/campaigns/<int:campaign_id>/next/",
+        get=None,
+        post=ANNOTATOR,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk},
+    ),
+    Endpoint(
+        "api/v1/campaigns/<int:campaign_id>/progress/",
+        get=ANNOTATOR,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk},
+    ),
+    Endpoint(
+        "api/v1/assignments/<int:assignment_id>/submit/",
+        get=None,
+        post=ANNOTATOR,
+        kwargs=lambda objects: {"assignment_id": objects.annotators_assignment.pk},
+        note="an empty body is refused (400) before the assignment is looked up",
+    ),
+    Endpoint(
+        "api/v1/judgments/<int:judgment_id>/undo/",
+        get=None,
+        post=ANNOTATOR,
+        kwargs=lambda objects: {"judgment_id": objects.missing_judgment_id},
+        missing_object_ok=NOT_THE_CALLERS_OWN,
+    ),
+    Endpoint(
+        "api/v1/values/<slug:theory_key>/<slug:value_key>/intensities/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+    ),
+    Endpoint(
+        "api/v1/values/<slug:theory_key>/<slug:value_key>/fits/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+    ),
+    Endpoint(
+        "api/v1/values/<slug:theory_key>/<slug:value_key>/refit/",
+        get=None,
+        post=RESEARCHER,
+        kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+    ),
+    Endpoint(
+        "api/v1/values/<slug:theory_key>/<slug:value_key>/annotators/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+    ),
     Endpoint("api/v1/snapshots/", get=RESEARCHER, post=RESEARCHER),
     Endpoint("api/v1/snapshots/diff/", get=RESEARCHER),
     Endpoint(

@@ -23,7 +23,9 @@ from accounts.models import User
 from accounts.services import user_create
 from common.models import Job
 from common.services import job_create
-from labeling.models import Text, Value
+from labeling.models import Assignment, Campaign, Text, Value
+from labeling.services.assignment import assignment_next
+from labeling.services.campaigns import CampaignSettings, campaign_create, campaign_set_status
 from labeling.services.imports import texts_import
 from labeling.services.taxonomy import taxonomy_load
 from tests.permission_table import ADMIN_SITE, ADMIN_SITE_PREFIX, ANONYMOUS, ENDPOINTS, ROLES, Endpoint
@@ -65,8 +67,11 @@ class SampleObjects:
     annotators_job: Job
     value: Value
     text: Text
-    # An id no snapshot has (see NO_SAMPLE_SNAPSHOT in permission_table.py).
+    campaign: Campaign
+    annotators_assignment: Assignment
+    # Ids nothing has (see NO_SAMPLE_SNAPSHOT and NOT_THE_CALLERS_OWN in permission_table.py).
     missing_snapshot_id: int = 2_000_000_000
+    missing_judgment_id: int = 2_000_000_000
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +90,19 @@ def objects(django_db_setup, django_db_blocker):
             path = Path(folder) / "sample.csv"
             with path.open("w", newline="") as handle:
                 csv.writer(handle).writerows(
-                    [["text", "theory", "value"], ["Neighbours cooked for the family after the flood.", "svt", "benevolence"]]
+                    [
+                        ["text", "theory", "value"],
+                        ["Neighbours cooked for the family after the flood.", "svt", "benevolence"],
+                        ["She kept her promise to visit her grandmother every week.", "svt", "benevolence"],
+                    ]
                 )
             texts_import(format="csv", paths=[path], imported_by=users["researcher"])
+        campaign = campaign_create(
+            settings=CampaignSettings(name="Permission matrix campaign"), values=[value], created_by=users["researcher"]
+        )
+        campaign = campaign_set_status(campaign=campaign, status=Campaign.Status.RUNNING)
+        assignment = assignment_next(campaign=campaign, annotator=users["annotator"]).assignment
+        assert assignment is not None, "the sample campaign handed the annotator no comparison"
         job = job_create(
             kind="labeling.import_texts",
             params={"format": "csv", "paths": []},
@@ -99,7 +114,9 @@ def objects(django_db_setup, django_db_blocker):
             other_annotator=user_create(username="matrix-annotator-2", password="matrix-pass", role="annotator"),
             annotators_job=job,
             value=value,
-            text=Text.objects.get(pool_items__value=value),
+            text=Text.objects.filter(pool_items__value=value).first(),
+            campaign=campaign,
+            annotators_assignment=assignment,
         )
         transaction.set_rollback(True)
 
