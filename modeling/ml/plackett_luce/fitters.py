@@ -8,8 +8,8 @@
   matrices, so it serves small pools (``choix_max_items``, 2,000 by default) and is the reference in tests.
 * ``newman`` — Newman's (2023) fixed-point iteration for pairwise data, O(judgments) per iteration:
   πᵢ ← Σⱼ wᵢⱼ πⱼ/(πᵢ+πⱼ) / Σⱼ wⱼᵢ/(πᵢ+πⱼ), with the phantom's virtual comparisons added to both sums.
-* ``lbfgs`` — L-BFGS on the exact penalised likelihood (likelihood.py): pairs, lists, ties (δ_t estimated or fixed),
-  best–worst, weights. O(judgments · k²) per evaluation.
+* ``lbfgs`` — L-BFGS on the exact penalised likelihood (likelihood.py), preconditioned by the information diagonal
+  at the start: pairs, lists, ties (δ_t estimated or fixed), best–worst, weights. O(judgments · k²) per evaluation.
 
 All three stop at a *statistical* tolerance: the largest change of any utility between iterations below ``tol``
 (1e-3 by default, far below any standard error); L-BFGS additionally requires the diagonal Newton step
@@ -345,10 +345,19 @@ def _fit_lbfgs(
     n_free = free.size
     tie_index = np.array(data.tie_sizes if estimate_ties else (), dtype=np.int64)
     latest: dict[str, Any] = {}
+    # Diagonal preconditioning: optimise x = √Hᵢᵢ·θᵢ (H at the start; likewise for log δ), so that an item compared 200
+    # times and one compared twice look alike to L-BFGS. Measured: warm refits take half the iterations, and fits
+    # with a tie parameter (which couples every judgment) a third.
+    start = evaluate(data, theta, log_delta, gradient=False, information_diagonal=True)
+    assert start.information_diagonal is not None and start.tie_information is not None
+    curvature0 = np.concatenate(
+        [start.information_diagonal[free] + prior_information(theta[free], prior), start.tie_information[tie_index]]
+    )
+    scale = np.sqrt(np.where(curvature0 > 0, curvature0, 1.0))
 
     def unpack(x: np.ndarray) -> None:
-        theta[free] = x[:n_free]
-        log_delta[tie_index] = x[n_free:]
+        theta[free] = x[:n_free] / scale[:n_free]
+        log_delta[tie_index] = x[n_free:] / scale[n_free:]
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         unpack(x)
@@ -360,18 +369,18 @@ def _fit_lbfgs(
         newton = np.divide(np.abs(grad_free), curvature, out=np.zeros(n_free), where=curvature > 0)
         latest.update(x=x.copy(), newton_step=float(np.max(newton, initial=0.0)))
         value = -(ev.log_likelihood + prior_log_density(theta_free, prior))
-        return value, -np.concatenate([grad_free, ev.tie_gradient[tie_index]])
+        return value, -np.concatenate([grad_free, ev.tie_gradient[tie_index]]) / scale
 
     def newton_step_at(x: np.ndarray) -> float:
         if "x" not in latest or not np.array_equal(latest["x"], x):
             objective(x)
         return float(latest["newton_step"])
 
-    x0 = np.concatenate([theta0[free], log_delta0[tie_index]])
+    x0 = np.concatenate([theta0[free], log_delta0[tie_index]]) * scale
     previous = {"x": x0.copy()}
 
     def converged_at(x: np.ndarray) -> bool:
-        step = float(np.max(np.abs(x - previous["x"]), initial=0.0))
+        step = float(np.max(np.abs(x - previous["x"]) / scale, initial=0.0))  # in logits, not in x
         previous["x"] = x.copy()
         return step < tol and newton_step_at(x) < tol
 
@@ -383,7 +392,7 @@ def _fit_lbfgs(
     if tie_index.size:
         lower = np.concatenate([np.full(n_free, -np.inf), np.full(tie_index.size, LOG_DELTA_BOUNDS[0])])
         upper = np.concatenate([np.full(n_free, np.inf), np.full(tie_index.size, LOG_DELTA_BOUNDS[1])])
-        bounds = scipy.optimize.Bounds(lower, upper)
+        bounds = scipy.optimize.Bounds(lower * scale, upper * scale)
     if x0.size == 0:  # every item is a fixed anchor: nothing to optimise
         return _Solution(theta, log_delta, 0, True)
     result = scipy.optimize.minimize(

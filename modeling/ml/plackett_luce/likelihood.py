@@ -28,6 +28,7 @@ class Evaluation:
     gradient: np.ndarray | None  # ∂ℓ/∂θ, one per item
     tie_gradient: np.ndarray | None  # ∂ℓ/∂log δ_t, indexed by tied-group size
     information_diagonal: np.ndarray | None  # −∂²ℓ/∂θᵢ², one per item
+    tie_information: np.ndarray | None = None  # −∂²ℓ/∂(log δ_t)², indexed like tie_gradient
 
 
 def log_delta_array(data: ComparisonData, tie_parameters: dict[int, float] | float | None) -> np.ndarray:
@@ -84,9 +85,14 @@ def evaluate(
     """Log-likelihood ℓ(θ, δ) of the data (no prior), optionally with its gradient and the diagonal of −∇²_θ ℓ."""
     n = data.n_items
     if data.n_stages == 0:
-        no_ties = np.zeros(len(log_delta)) if gradient and log_delta is not None else None
-        zeros = np.zeros(n)
-        return Evaluation(0.0, zeros if gradient else None, no_ties, zeros if information_diagonal else None)
+        zeros, no_ties = np.zeros(n), None if log_delta is None else np.zeros(len(log_delta))
+        return Evaluation(
+            0.0,
+            zeros if gradient else None,
+            no_ties if gradient else None,
+            zeros if information_diagonal else None,
+            no_ties if information_diagonal else None,
+        )
     if data.is_pairwise:
         return _evaluate_pairs(data, theta, log_delta, gradient=gradient, information_diagonal=information_diagonal)
     utilities = _term_utilities(data, theta, log_delta)
@@ -117,7 +123,14 @@ def evaluate(
             )
             share = np.bincount(member_slot, weights=(prob * data.term_sign / data.term_size)[data.member_term])
             diag = first - np.bincount(slot_item, weights=data.stage_weight[slot_stage] * share**2, minlength=n)
-    return Evaluation(ll, grad, tie_grad, diag)
+    tie_info = None
+    if information_diagonal and log_delta is not None:
+        tie_info = np.zeros(len(log_delta))
+        for t in data.tie_sizes:  # a stage's chance of choosing some group of t, q, has variance q(1 − q)
+            groups = data.term_size == t
+            chance = np.bincount(data.term_stage[groups], weights=prob[groups], minlength=data.n_stages)
+            tie_info[t] = float(np.dot(data.stage_weight, chance * (1.0 - chance)))
+    return Evaluation(ll, grad, tie_grad, diag, tie_info)
 
 
 def _evaluate_pairs(
@@ -141,7 +154,8 @@ def _evaluate_pairs(
             surprise *= weights
         grad = np.bincount(winners, weights=surprise, minlength=n) - np.bincount(losers, weights=surprise, minlength=n)
         tie_grad = np.zeros(len(log_delta)) if log_delta is not None else None
-    return Evaluation(ll, grad, tie_grad, diag)
+    tie_info = np.zeros(len(log_delta)) if information_diagonal and log_delta is not None else None
+    return Evaluation(ll, grad, tie_grad, diag, tie_info)
 
 
 def log_likelihood(

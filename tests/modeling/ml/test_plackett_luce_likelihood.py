@@ -96,7 +96,7 @@ def test_gradient_matches_finite_differences(kind):
 
 
 @pytest.mark.parametrize("kind", MIXED)
-def test_information_matrix_is_minus_the_hessian(kind):
+def test_information_is_minus_the_hessian(kind):
     data = MIXED[kind]()
     log_delta = log_delta_array(data, {2: 0.6, 3: 0.3})
     h = 1e-5
@@ -109,8 +109,16 @@ def test_information_matrix_is_minus_the_hessian(kind):
         ) / (2 * h)
     matrix = information_matrix(data, THETA, log_delta).toarray()
     np.testing.assert_allclose(matrix, numeric, atol=1e-7)
-    diagonal = evaluate(data, THETA, log_delta, information_diagonal=True).information_diagonal
-    np.testing.assert_allclose(diagonal, np.diag(matrix), atol=1e-12)
+    result = evaluate(data, THETA, log_delta, information_diagonal=True)
+    np.testing.assert_allclose(result.information_diagonal, np.diag(matrix), atol=1e-12)
+    for t in data.tie_sizes:
+        step = np.zeros_like(log_delta)
+        step[t] = h
+        numeric_tie = -(
+            evaluate(data, THETA, log_delta + step).tie_gradient[t]
+            - evaluate(data, THETA, log_delta - step).tie_gradient[t]
+        ) / (2 * h)
+        assert result.tie_information[t] == pytest.approx(numeric_tie, abs=1e-7)
 
 
 def test_extreme_utilities_stay_finite():
