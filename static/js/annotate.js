@@ -34,6 +34,9 @@
     const list = element.querySelector("[data-rank-list]");
     if (list) setUpRankList(list);
     setUpUndo(element);
+    // Keys act only on a card that is set up: htmx has wired its forms by now, so an answer pressed right after a
+    // swap cannot fall back to a plain form post.
+    element.dataset.ready = "true";
 
     if (afterSwap) {
       // After a swap the next thing to read is the new card: put the keyboard there (the first text of a list).
@@ -126,40 +129,60 @@
   }
 
   // Dragging with pointer events works for mouse, pen and touch alike. A mouse or pen may grab a text anywhere; a
-  // finger only by its handle, so that swiping over the texts still scrolls the page.
+  // finger only by its handle, so that swiping over the texts still scrolls the page. Near the top or bottom edge of
+  // the window the page scrolls, so a long list can be reordered end to end.
   function setUpPointerDrag(list) {
     let drag = null;
+    const EDGE = 56;
+
+    // Place the dragged row before the first other row whose middle lies below the pointer.
+    const place = (clientY) => {
+      const others = rows(list).filter((r) => r !== drag.row);
+      const below = others.find((r) => {
+        const box = r.getBoundingClientRect();
+        return clientY < box.top + box.height / 2;
+      }) || null;
+      if (below !== drag.row.nextElementSibling) moveRow(list, drag.row, below);
+    };
+
+    const autoScroll = () => {
+      if (!drag || !drag.active) return;
+      const y = drag.lastY;
+      const step = y < EDGE ? -Math.ceil((EDGE - y) / 3) : y > window.innerHeight - EDGE
+        ? Math.ceil((y - window.innerHeight + EDGE) / 3) : 0;
+      if (step) {
+        window.scrollBy(0, step);
+        place(y);
+      }
+      drag.frame = requestAnimationFrame(autoScroll);
+    };
 
     list.addEventListener("pointerdown", (event) => {
       const row = event.target.closest(".rank-row");
       if (!row || event.button !== 0) return;
       if (event.pointerType === "touch" && !event.target.closest(".drag-handle")) return;
-      drag = { row, pointerId: event.pointerId, startY: event.clientY, active: false };
+      drag = { row, pointerId: event.pointerId, startY: event.clientY, lastY: event.clientY, active: false, frame: 0 };
     });
 
     list.addEventListener("pointermove", (event) => {
       if (!drag || event.pointerId !== drag.pointerId) return;
+      drag.lastY = event.clientY;
       if (!drag.active) {
         if (Math.abs(event.clientY - drag.startY) < 6) return; // a click, not a drag
         drag.active = true;
         list.setPointerCapture(event.pointerId);
         drag.row.classList.add("is-dragging");
         document.body.style.userSelect = "none";
+        drag.frame = requestAnimationFrame(autoScroll);
       }
       event.preventDefault();
-      // Place the dragged row before the first other row whose middle lies below the pointer.
-      const others = rows(list).filter((r) => r !== drag.row);
-      const below = others.find((r) => {
-        const box = r.getBoundingClientRect();
-        return event.clientY < box.top + box.height / 2;
-      });
-      const reference = below || null;
-      if (reference !== drag.row.nextElementSibling) moveRow(list, drag.row, reference);
+      place(event.clientY);
     });
 
     const finish = (event) => {
       if (!drag || event.pointerId !== drag.pointerId) return;
       if (drag.active) {
+        cancelAnimationFrame(drag.frame);
         drag.row.classList.remove("is-dragging");
         document.body.style.userSelect = "";
         drag.row.focus({ preventScroll: true });
@@ -271,7 +294,7 @@
   document.addEventListener("keydown", (event) => {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
     const element = card();
-    if (!element) return;
+    if (!element || element.dataset.ready !== "true") return;
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     let handled = false;
     if (key === "?") {
