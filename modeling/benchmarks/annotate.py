@@ -1,0 +1,228 @@
+"""`benchmark annotate`: throughput and latency of the annotation path (log in, next, submit) over real HTTP.
+
+In a throwaway PostgreSQL database (created next to the configured one, migrated, dropped afterwards) it imports a
+synthetic pool, starts a campaign and creates the annotator accounts, starts the platform under gunicorn on a free
+loopback port, lets A simulated annotators work for S seconds as fast as the server answers, stops gunicorn and
+prints one JSON line. Latencies are client-side round trips. `--profile` adds the database queries and in-process
+time of one `next` and one `submit` (measured with Django's test client against the same database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from modeling.simulation.annotators import SimulationPlan, percentile, simulate
+from modeling.simulation.server import gunicorn_server, throwaway_database
+from modeling.simulation.synthetic import DEFAULT_LIST_SIZE, synthetic_campaign_create
+
+HELP = "Measure judgments/s and next/submit latency of A simulated annotators over HTTP against gunicorn."
+# Enough judgments per item that the pool never runs dry during a benchmark: the run measures the steady state.
+BENCHMARK_JUDGMENTS_PER_ITEM = 100_000
+PROFILE_ROUNDS = 50
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {raw}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--annotators", type=_positive_int, required=True, help="concurrent simulated annotators")
+    parser.add_argument("--seconds", type=_positive_float, required=True, help="how long they work")
+    parser.add_argument("--items", type=_positive_int, default=1000, help="texts in the synthetic pool")
+    parser.add_argument("--protocol", choices=sorted(DEFAULT_LIST_SIZE), default="pairwise")
+    parser.add_argument("--list-size", type=int, default=None, help="texts per comparison (default 2, or 4)")
+    parser.add_argument("--workers", type=_positive_int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=_positive_int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--login", choices=["session", "basic"], default="session", help="how annotators authenticate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="add queries and in-process ms per next and submit")
+    parser.add_argument(
+        "--clone-database",
+        action="store_true",
+        help="copy the current database (it must be migrated, empty and idle, like the test database) instead of "
+        "migrating a new one",
+    )
+
+
+def run(options: dict[str, Any]) -> dict[str, Any]:
+    return annotate_benchmark(
+        annotators=options["annotators"],
+        seconds=options["seconds"],
+        items=options["items"],
+        protocol=options["protocol"],
+        list_size=options["list_size"],
+        workers=options["workers"],
+        threads=options["threads"],
+        login_method=options["login"],
+        seed=options["seed"],
+        profile=options["profile"],
+        clone_database=options["clone_database"],
+    )
+
+
+def annotate_benchmark(
+    *,
+    annotators: int,
+    seconds: float,
+    items: int = 1000,
+    protocol: str = "pairwise",
+    list_size: int | None = None,
+    workers: int = 2,
+    threads: int = 4,
+    login_method: str = "session",
+    seed: int = 0,
+    profile: bool = False,
+    clone_database: bool = False,
+) -> dict[str, Any]:
+    list_size = list_size or DEFAULT_LIST_SIZE[protocol]
+    if list_size > items:
+        raise ValueError(f"--list-size {list_size} needs at least {list_size} texts, got --items {items}.")
+    with throwaway_database(clone_current=clone_database) as url:
+        setup_started = time.monotonic()
+        synthetic = synthetic_campaign_create(
+            items=items,
+            annotators=annotators,
+            protocol=protocol,
+            list_size=list_size,
+            judgments_per_item=BENCHMARK_JUDGMENTS_PER_ITEM,
+            seed=seed,
+        )
+        setup_seconds = time.monotonic() - setup_started
+        campaign = synthetic.campaign
+        with gunicorn_server(database_url=url, workers=workers, threads=threads) as server:
+            result = simulate(
+                SimulationPlan(
+                    base_url=server.base_url,
+                    campaign_id=campaign.pk,
+                    accounts=synthetic.accounts,
+                    truth=synthetic.truth,
+                    protocol=campaign.protocol,
+                    allow_ties=campaign.allow_ties,
+                    spam=0.0,
+                    seconds=seconds,
+                    seed=seed,
+                    login_method=login_method,
+                )
+            )
+            server_log = server.log_tail() if result.errors else ""
+        stored = campaign.judgments.count()
+        measurements: dict[str, Any] = {
+            "benchmark": "annotate",
+            "annotators": annotators,
+            "seconds": round(result.seconds, 3),
+            "judgments": result.judgments,
+            "judgments_per_s": round(result.judgments / result.seconds, 2) if result.seconds > 0 else 0.0,
+            "p50_ms": percentile(result.latencies_ms("all"), 50),
+            "p95_ms": percentile(result.latencies_ms("all"), 95),
+            "p99_ms": percentile(result.latencies_ms("all"), 99),
+            "errors": result.errors,
+            "next_p95_ms": percentile(result.latencies_ms("next"), 95),
+            "submit_p95_ms": percentile(result.latencies_ms("submit"), 95),
+            "server": server.command,
+            "items": items,
+            "protocol": protocol,
+            "list_size": list_size,
+            "stored_judgments": stored,
+            "setup_seconds": round(setup_seconds, 2),
+        }
+        if result.errors:
+            measurements["error_examples"] = result.summary()["error_examples"]
+            measurements["server_log_tail"] = server_log
+        if profile:
+            measurements["profile"] = _profile_requests(campaign_id=campaign.pk, username=synthetic.accounts[0][0])
+        return measurements
+
+
+def _profile_requests(*, campaign_id: int, username: str) -> dict[str, Any]:
+    """Where a round trip's time goes, for one annotator, through the whole Django stack (middleware, DRF,
+    services) but without HTTP and gunicorn: queries per request, and per request the wall time, the CPU time of
+    Django (this process) and of its PostgreSQL backend (read from /proc; the database runs on this machine in
+    the benchmark setup). CPU times hardly change when other work shares the machine; wall times do."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import User
+    from labeling.models import Campaign
+
+    best_worst = Campaign.objects.filter(pk=campaign_id, protocol=Campaign.Protocol.BEST_WORST).exists()
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(User.objects.get(username=username))
+
+    def ask() -> dict[str, Any]:
+        response = client.post(f"/api/v1/campaigns/{campaign_id}/next/", {}, content_type="application/json")
+        assignment = response.json().get("assignment")
+        if not assignment:
+            raise ValueError(f"profiling: the campaign gave no comparison ({response.json().get('reason')}).")
+        return assignment
+
+    def answer(assignment: dict[str, Any]) -> None:
+        ids = [item["id"] for item in assignment["items"]]
+        if best_worst:
+            ordering, kind = [[ids[0]], ids[1:-1], [ids[-1]]], "best_worst"
+        else:
+            ordering, kind = [[i] for i in ids], "ranking"
+        response = client.post(
+            f"/api/v1/assignments/{assignment['id']}/submit/",
+            {"ordering": ordering, "kind": kind, "latency_ms": 1000},
+            content_type="application/json",
+        )
+        if response.status_code != 201:
+            raise ValueError(f"profiling: submit answered {response.status_code}: {response.content[:200]!r}")
+
+    # Each request clears the connection's query log when it starts, so count inside the context.
+    with CaptureQueriesContext(connection) as captured:
+        assignment = ask()
+        next_queries = len(captured)
+    with CaptureQueriesContext(connection) as captured:
+        answer(assignment)
+        submit_queries = len(captured)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend_pid = cursor.fetchone()[0]
+    spent = {"next": [0.0, 0.0, 0.0], "submit": [0.0, 0.0, 0.0]}  # wall, django cpu, database cpu (seconds)
+
+    def measured(which: str, call, *args):  # type: ignore[no-untyped-def]
+        wall, cpu, db_cpu = time.perf_counter(), time.process_time(), _process_cpu_s(backend_pid)
+        result = call(*args)
+        spent[which][0] += time.perf_counter() - wall
+        spent[which][1] += time.process_time() - cpu
+        spent[which][2] += _process_cpu_s(backend_pid) - db_cpu
+        return result
+
+    for _ in range(PROFILE_ROUNDS):
+        measured("submit", answer, measured("next", ask))
+    per_request = {
+        f"{which}_{label}_ms": round(totals[position] / PROFILE_ROUNDS * 1000, 2)
+        for which, totals in spent.items()
+        for position, label in enumerate(("wall", "django_cpu", "database_cpu"))
+    }
+    return {
+        "rounds": PROFILE_ROUNDS,
+        "next_queries": next_queries,
+        "submit_queries": submit_queries,
+        **per_request,
+    }
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a local process (clock-tick resolution), 0 when /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

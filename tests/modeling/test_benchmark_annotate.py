@@ -1,0 +1,37 @@
+"""`manage.py benchmark annotate`: a short real run (throwaway database, gunicorn, 2 annotators for ~3 s) prints
+one JSON line with every measurement, and every judgment the annotators made was stored."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+pytestmark = pytest.mark.slow
+
+KEYS = {
+    "benchmark", "annotators", "seconds", "judgments", "judgments_per_s", "p50_ms", "p95_ms", "p99_ms", "errors",
+    "next_p95_ms", "submit_p95_ms", "server",
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_short_annotate_benchmark_prints_its_measurements():
+    out = StringIO()
+    test_database = connection.settings_dict["NAME"]
+    call_command(
+        "benchmark", "annotate", "--annotators", "2", "--seconds", "3", "--items", "40", "--clone-database", stdout=out
+    )
+    # The benchmark ran in its own copy of the database and handed the connection back to the test database.
+    assert connection.settings_dict["NAME"] == test_database
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert KEYS <= set(result)
+    assert result["benchmark"] == "annotate" and result["annotators"] == 2
+    assert result["errors"] == 0, result.get("error_examples")
+    assert result["judgments"] > 0 and result["judgments"] == result["stored_judgments"]
+    assert 2.5 < result["seconds"] < 10
+    assert result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
+    assert result["server"].startswith("gunicorn config.wsgi:application --bind=127.0.0.1:")
