@@ -1,8 +1,21 @@
 from django.urls import path  # noqa: F401
 
+from modeling.apis import fits as fit_apis
 from modeling.apis import snapshots as snapshot_apis
 
 urlpatterns: list = [
+    path(
+        "values/<slug:theory_key>/<slug:value_key>/intensities/",
+        fit_apis.ValueIntensityListApi.as_view(),
+        name="api-value-intensities",
+    ),
+    path("values/<slug:theory_key>/<slug:value_key>/fits/", fit_apis.ValueFitListApi.as_view(), name="api-value-fits"),
+    path("values/<slug:theory_key>/<slug:value_key>/refit/", fit_apis.ValueRefitApi.as_view(), name="api-value-refit"),
+    path(
+        "values/<slug:theory_key>/<slug:value_key>/annotators/",
+        fit_apis.ValueAnnotatorListApi.as_view(),
+        name="api-value-annotators",
+    ),
     path("snapshots/", snapshot_apis.SnapshotListApi.as_view(), name="api-snapshot-list"),
     path("snapshots/diff/", snapshot_apis.SnapshotDiffApi.as_view(), name="api-snapshot-diff"),
     path("snapshots/<int:snapshot_id>/", snapshot_apis.SnapshotDetailApi.as_view(), name="api-snapshot-detail"),

@@ -7,6 +7,7 @@ import numpy as np
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 
 from accounts.models import User
+from common.models import Job
 from labeling.models import Campaign, Judgment, PoolItem, Value
 from labeling.selectors import platform_counts
 from modeling.models import Fit, ItemScore, PublishedFit, Snapshot
@@ -131,6 +132,13 @@ def value_fit_history(*, value: Value, limit: int = 200) -> list[Fit]:
     return fits
 
 
+def value_active_refit_job(*, value: Value) -> Job | None:
+    """The value's refit job that is waiting or running, if any."""
+    from modeling.services.fits import refit_dedupe_key
+
+    return Job.objects.filter(dedupe_key=refit_dedupe_key(value.pk), status__in=Job.ACTIVE_STATUSES).first()
+
+
 def value_fit_list(*, value: Value) -> QuerySet[Fit]:
     """The value's fits, newest first (the fits API pages through it)."""
     return Fit.objects.filter(value=value).order_by("-id")
@@ -147,6 +155,14 @@ class AnnotatorAgreement:
     n_pairs: int  # strict pairwise preferences implied by their answers, among items the published fit scored
     agreement: float | None  # share of those pairs ordered as the published utilities order them (ties: half)
 
+    @property
+    def median_latency_s(self) -> float | None:
+        return None if self.median_latency_ms is None else self.median_latency_ms / 1000
+
+    @property
+    def agreement_percent(self) -> float | None:
+        return None if self.agreement is None else 100 * self.agreement
+
 
 ANNOTATOR_TABLE_CACHE_S = 60
 
@@ -161,8 +177,9 @@ def value_annotator_agreement(*, value: Value) -> list[AnnotatorAgreement]:
 
     from labeling.fit_data import value_annotator_preferences, value_latest_judgment_id
 
-    pointer = PublishedFit.objects.filter(value=value).values_list("fit_id", flat=True).first()
-    key = f"modeling:annotator-agreement:{value.pk}:{pointer}:{value_latest_judgment_id(value_id=value.pk)}"
+    pointer = PublishedFit.objects.filter(value=value).values_list("fit_id", "published_at").first()
+    published = f"{pointer[0]}@{pointer[1].timestamp()}" if pointer else "none"
+    key = f"modeling:annotator-agreement:{value.pk}:{published}:{value_latest_judgment_id(value_id=value.pk)}"
     cached = cache.get(key)
     if cached is not None:
         return cached

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from common.exceptions import ApplicationError
@@ -50,7 +50,6 @@ PRIOR_STRENGTH = 1.0
 FIT_TOLERANCE = 1e-3
 CHOIX_MAX_ITEMS = 2000
 WRITE_BATCH = 5000
-PUBLISH_BATCH = 2000
 # After a refit publishes, newer judgments that arrived meanwhile are picked up by a follow-up request this soon.
 FOLLOW_UP_DELAY_S = 2.0
 
@@ -105,6 +104,8 @@ def fit_value(*, value_id: int, job_context: JobContext | None = None, neither_w
         )
         raise
     fit.refresh_from_db()
+    if published_now:
+        _after_publish(value_id=value_id)
     _follow_up_if_behind(value_id=value_id, watermark=fit.watermark)
     logger.info(
         "refit of %s: fit %s, watermark %s, %s judgments, %s, published=%s",
@@ -327,24 +328,20 @@ def fit_publish(*, fit: Fit) -> bool:
 
 
 def _do_copy_scores_to_pool(fit: Fit) -> None:
-    """Call while holding the value's PublishedFit lock, inside the publishing transaction."""
-    fields = ["intensity", "ci_low", "ci_high", "utility", "utility_se", "published_fit_id"]
-    rows = ItemScore.objects.filter(fit_id=fit.pk).values_list(
-        "pool_item_id", "intensity", "ci_low", "ci_high", "utility", "se"
+    """Call while holding the value's PublishedFit lock, inside the publishing transaction.
+
+    One UPDATE with a correlated lookup per column (each an index probe on ItemScore's unique (fit, pool_item)) is
+    linear in the pool; `bulk_update` builds a CASE with one branch per row, which PostgreSQL evaluates row by row
+    (2,000 items took seconds under the lock)."""
+    score = ItemScore.objects.filter(fit_id=fit.pk, pool_item_id=OuterRef("pk"))
+    PoolItem.objects.filter(pk__in=ItemScore.objects.filter(fit_id=fit.pk).values("pool_item_id")).update(
+        intensity=Subquery(score.values("intensity")[:1]),
+        ci_low=Subquery(score.values("ci_low")[:1]),
+        ci_high=Subquery(score.values("ci_high")[:1]),
+        utility=Subquery(score.values("utility")[:1]),
+        utility_se=Subquery(score.values("se")[:1]),
+        published_fit_id=fit.pk,
     )
-    batch: list[PoolItem] = []
-    for pool_item_id, intensity, ci_low, ci_high, utility, se in rows.iterator(chunk_size=PUBLISH_BATCH):
-        batch.append(
-            PoolItem(
-                pk=pool_item_id, intensity=intensity, ci_low=ci_low, ci_high=ci_high, utility=utility,
-                utility_se=se, published_fit_id=fit.pk,
-            )
-        )
-        if len(batch) >= PUBLISH_BATCH:
-            PoolItem.objects.bulk_update(batch, fields)
-            batch = []
-    if batch:
-        PoolItem.objects.bulk_update(batch, fields)
 
 
 # ----- scheduling ---------------------------------------------------------------------------------------------------
@@ -427,6 +424,17 @@ def _refit_schedule(*, value_id: int, countdown_s: float, requested_by: Any = No
     return job
 
 
+def _after_publish(*, value_id: int) -> None:
+    """New intervals may have reached campaigns' stopping targets: ask labeling to retire those items now rather
+    than at its next periodic sweep."""
+    from labeling.tasks import campaign_items_apply_stopping
+
+    _send_on_commit(
+        lambda: campaign_items_apply_stopping.apply_async(kwargs={"value_id": value_id}),
+        what=f"the stopping sweep for value {value_id}",
+    )
+
+
 def _follow_up_if_behind(*, value_id: int, watermark: int) -> None:
     """Judgments that arrived while this refit ran found its job already running and were not scheduled again:
     ask for another refit once this job has finished."""
@@ -434,6 +442,20 @@ def _follow_up_if_behind(*, value_id: int, watermark: int) -> None:
         return
     from modeling.tasks import refit_request as refit_request_task
 
-    transaction.on_commit(
-        lambda: refit_request_task.apply_async(kwargs={"value_id": value_id}, countdown=FOLLOW_UP_DELAY_S)
+    _send_on_commit(
+        lambda: refit_request_task.apply_async(kwargs={"value_id": value_id}, countdown=FOLLOW_UP_DELAY_S),
+        what=f"a follow-up refit of value {value_id}",
     )
+
+
+def _send_on_commit(send, *, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Send a task after commit. The fit is already stored and published, so an unreachable broker must not fail
+    the refit: the periodic tasks (catch-up, stopping sweep) do the same work a little later."""
+
+    def guarded() -> None:
+        try:
+            send()
+        except Exception:  # noqa: BLE001 - see the docstring
+            logger.warning("could not send %s; the periodic task will cover it", what, exc_info=True)
+
+    transaction.on_commit(guarded)

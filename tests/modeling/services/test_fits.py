@@ -199,13 +199,13 @@ def test_a_crash_while_publishing_rolls_back_the_pointer_and_the_pool(researcher
     before = list(PoolItem.objects.filter(value=value).order_by("id").values_list("intensity", "published_fit_id"))
     _, more = simulated_pairs(value=value, n=30, seed=6)
     judgments_bulk_create(campaign=campaign, value=value, annotators=crowd, orderings=more)
-    original = PoolItem.objects.bulk_update
+    original = fit_services._do_copy_scores_to_pool
 
-    def crash_after_first_batch(objs, fields, **kwargs):
-        original(objs[:3], fields, **kwargs)  # part of the pool is already updated inside the transaction…
-        raise ConnectionError("database connection lost")  # …when the connection drops
+    def crash_after_copying(fit):
+        original(fit)  # the pointer and the pool are already updated inside the transaction…
+        raise ConnectionError("database connection lost")  # …when the connection drops before the commit
 
-    monkeypatch.setattr(PoolItem.objects, "bulk_update", crash_after_first_batch)
+    monkeypatch.setattr(fit_services, "_do_copy_scores_to_pool", crash_after_copying)
     with pytest.raises(ConnectionError):
         fit_value(value_id=value.pk)
 
@@ -350,3 +350,36 @@ def test_reading_judgments_for_a_fit_costs_a_fixed_number_of_queries(researcher,
         data = value_comparisons(value_id=value.pk)
     assert data.n_judgments == 300
     assert len(queries) <= 6
+
+
+def test_publishing_asks_labeling_to_apply_the_stopping_targets(
+    researcher, crowd, django_capture_on_commit_callbacks, monkeypatch
+):
+    from labeling.tasks import campaign_items_apply_stopping
+
+    sent = []
+    monkeypatch.setattr(campaign_items_apply_stopping, "apply_async", lambda **kw: sent.append(kw))
+    value, _, _, _ = _simulated_value(researcher, crowd, n_items=8, n_judgments=40)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        fit_value(value_id=value.pk)
+
+    assert sent == [{"kwargs": {"value_id": value.pk}}]
+
+
+def test_an_unreachable_broker_after_publishing_does_not_fail_the_refit(
+    researcher, crowd, django_capture_on_commit_callbacks, monkeypatch
+):
+    from labeling.tasks import campaign_items_apply_stopping
+
+    def broker_down(**kwargs):
+        raise ConnectionRefusedError("redis is down")
+
+    monkeypatch.setattr(campaign_items_apply_stopping, "apply_async", broker_down)
+    value, _, _, _ = _simulated_value(researcher, crowd, n_items=8, n_judgments=40)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        fit = fit_value(value_id=value.pk)
+
+    assert fit.status == Fit.Status.SUCCEEDED
+    assert PublishedFit.objects.get(value=value).fit_id == fit.pk
