@@ -14,7 +14,10 @@ pytestmark = pytest.mark.browser
 
 # Menu entries each role must and must not see (pages not built yet are simply absent from every menu).
 NAVIGATION = {
-    User.Role.ANNOTATOR: ({"Home", "Taxonomy", "API"}, {"Texts", "Import", "Jobs", "Users"}),
+    User.Role.ANNOTATOR: (
+        {"Home", "Annotate", "Taxonomy", "API"},
+        {"Texts", "Import", "Campaigns", "Intensities", "Snapshots", "Jobs", "Users"},
+    ),
     User.Role.RESEARCHER: ({"Home", "Taxonomy", "Texts", "Import", "Jobs", "API"}, {"Users"}),
     User.Role.ADMIN: ({"Home", "Taxonomy", "Texts", "Import", "Jobs", "Users", "API"}, set()),
 }
