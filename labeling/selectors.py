@@ -357,8 +357,9 @@ def annotator_campaign_list(*, annotator) -> QuerySet[Campaign]:  # type: ignore
 
 
 def assignment_items_in_shown_order(*, assignment: Assignment) -> list[PoolItem]:
-    """The pool items of a comparison (with their texts), in the order the annotator sees them."""
-    by_id = {item.pk: item for item in PoolItem.objects.select_related("text").filter(pk__in=assignment.item_ids)}
+    """The pool items of a comparison (with their texts, and their value and its theory), in the order shown."""
+    items = PoolItem.objects.select_related("text", "value__theory").filter(pk__in=assignment.item_ids)
+    by_id = {item.pk: item for item in items}
     return [by_id[item_id] for item_id in assignment.item_ids]
 
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from common.exceptions import ApplicationError
 from labeling.apis.campaigns import campaign_or_404
-from labeling.models import Assignment, Judgment, Value
+from labeling.models import Assignment, Judgment
 from labeling.selectors import (
     assignment_items_in_shown_order,
     assignment_of_annotator,
@@ -62,11 +62,12 @@ class JudgmentOutputSerializer(serializers.Serializer):
 
 def _assignment_payload(assignment: Assignment, *, protocol: str, user: Any) -> dict[str, Any]:
     """The comparison as an API client sees it; the sampler's reason only for researchers."""
+    items = assignment_items_in_shown_order(assignment=assignment)
     payload = {
         "id": assignment.pk,
-        "items": assignment_items_in_shown_order(assignment=assignment),
+        "items": items,
         "protocol": protocol,
-        "value": Value.objects.select_related("theory").get(pk=assignment.value_id),
+        "value": items[0].value,  # every item of a comparison is in the pool of the comparison's value
         "expires_at": assignment.expires_at,
         "instructions_version": assignment.instructions_version,
         "reason": assignment.reason,

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from common.exceptions import ApplicationError
 from labeling.forms import answer_from_post, latency_from_post
-from labeling.models import Assignment, Campaign, Judgment, Value
+from labeling.models import Assignment, Campaign, Judgment
 from labeling.selectors import (
     annotator_campaign_list,
     assignment_items_in_shown_order,
@@ -170,7 +170,7 @@ def _card_context(
     if assignment is not None:
         items = assignment_items_in_shown_order(assignment=assignment)
         context["items"] = items
-        context["value"] = Value.objects.select_related("theory").get(pk=assignment.value_id)
+        context["value"] = items[0].value  # every item of a comparison is in the pool of the comparison's value
         context["seconds_left"] = max(0, int((assignment.expires_at - timezone.now()).total_seconds()))
     else:
         context["is_done"] = upcoming.reason in DONE_REASONS
