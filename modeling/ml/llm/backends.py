@@ -62,9 +62,10 @@ class BackendTimeout(BackendError):
 class BackendHTTPError(BackendError):
     """The endpoint answered with an HTTP error status."""
 
-    def __init__(self, message: str, *, status: int) -> None:
+    def __init__(self, message: str, *, status: int, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after_s = retry_after_s  # the server's Retry-After, when it sent one in seconds
 
 
 class BackendResponseError(BackendError):
@@ -376,9 +377,7 @@ class OpenAICompatibleBackend:
                 if exc.status not in RETRY_STATUSES:
                     raise
                 last_error = exc
-            except (BackendTimeout, BackendResponseError) as exc:
-                last_error = exc
-            except BackendError as exc:  # connection refused, reset, DNS failure
+            except BackendError as exc:  # timeouts, refused or reset connections, unreadable answers
                 last_error = exc
             logger.warning("%s: %s failed (attempt %d of %d): %s", self.name, label, attempt + 1, attempts, last_error)
         assert last_error is not None
@@ -390,9 +389,8 @@ class OpenAICompatibleBackend:
 
     def _sleep_before_retry(self, attempt: int, error: BackendError | None) -> None:
         delay = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
-        retry_after = getattr(error, "retry_after_s", None)
-        if retry_after is not None:
-            delay = max(delay, min(self.backoff_max_s, retry_after))
+        if isinstance(error, BackendHTTPError) and error.retry_after_s is not None:
+            delay = max(delay, min(self.backoff_max_s, error.retry_after_s))
         time.sleep(delay)
 
     def _headers(self) -> dict[str, str]:
@@ -409,10 +407,11 @@ class OpenAICompatibleBackend:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 - URL checked
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            detail = _error_detail(exc)
-            error = BackendHTTPError(f"{where}: HTTP {exc.code} {exc.reason}{detail}", status=exc.code)
-            error.retry_after_s = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)  # type: ignore[attr-defined]
-            raise error from None
+            raise BackendHTTPError(
+                f"{where}: HTTP {exc.code} {exc.reason}{_error_detail(exc)}",
+                status=exc.code,
+                retry_after_s=_retry_after(exc.headers.get("Retry-After") if exc.headers else None),
+            ) from None
         except (TimeoutError, socket.timeout) as exc:
             raise BackendTimeout(f"{where}: no answer within {self.timeout_s:g} s") from exc
         except urllib.error.URLError as exc:

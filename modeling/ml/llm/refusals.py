@@ -28,7 +28,7 @@ REFUSAL_PATTERNS: tuple[str, ...] = (
     r"\bi (?:must|have to|need to) (?:decline|refuse|respectfully decline)",
     r"\bi(?:'d| would) (?:rather|prefer) not (?:to )?(?:answer|respond|say|share|discuss|comment)",
     r"\bas an ai(?: language model| assistant| model)?,? i (?:do not|don't|cannot|can't|am not able to)",
-    r"\bi(?:'m| am) (?:just )?an ai(?: language model| assistant)?(?:,| and| so) i (?:do not|don't|cannot|can't)",
+    r"\bi(?:'m| am) (?:just )?an ai(?: language model| assistant)?,?(?: and| so)? i (?:do not|don't|cannot|can't)",
     r"\b(?:it|this) (?:would(?: not|n't) be|is not|isn't) appropriate for me to",
     r"\bi(?:'m| am) not (?:comfortable|in a position) (?:with |to )",
     r"\bi apologi[sz]e,? but\b",

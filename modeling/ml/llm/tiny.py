@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 TINY_MODEL_ID = "tiny-random-llama"
+# Weights drawn wider than transformers' default (0.02) so that the random model's next-token distributions are
+# peaked rather than nearly uniform: then a change inside the model (activation steering) shows in what it writes.
+INIT_RANGE = 0.2
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 # ChatML, the format of SmolLM2 and Qwen: the test model renders conversations the way the default model does.
 CHATML_TEMPLATE = (
@@ -63,6 +66,7 @@ def tiny_chat_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
+        initializer_range=INIT_RANGE,
     )
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
