@@ -116,6 +116,20 @@ ENDPOINTS: list[Endpoint] = [
         kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
         note="starts a refit job; GET is refused with 405 before any login check",
     ),
+    # --- researchers: HiVES value embedding and text profiles ---------------------------------------------------
+    Endpoint("modeling/hives/", get=RESEARCHER, post=RESEARCHER, note="POST starts a training run"),
+    Endpoint(
+        "modeling/hives/<int:version_id>/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"version_id": objects.hives_version.pk},
+    ),
+    Endpoint(
+        "modeling/hives/<int:version_id>/pin/",
+        get=None,
+        post=RESEARCHER,
+        kwargs=lambda objects: {"version_id": objects.hives_version.pk},
+    ),
+    Endpoint("modeling/profile/", get=RESEARCHER, post=RESEARCHER, note="POST profiles the given texts"),
     # --- researchers: texts and imports -----------------------------------------------------------------------
     Endpoint("texts/", get=RESEARCHER),
     Endpoint("texts/<int:text_id>/", get=RESEARCHER, kwargs=lambda objects: {"text_id": objects.text.pk}),
@@ -244,6 +258,21 @@ ENDPOINTS: list[Endpoint] = [
         get=RESEARCHER,
         kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
     ),
+    Endpoint("api/v1/hives/versions/", get=RESEARCHER),
+    Endpoint("api/v1/hives/versions/train/", get=None, post=RESEARCHER),
+    Endpoint(
+        "api/v1/hives/versions/<int:version_id>/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"version_id": objects.hives_version.pk},
+    ),
+    Endpoint(
+        "api/v1/hives/versions/<int:version_id>/pin/",
+        get=None,
+        post=RESEARCHER,
+        kwargs=lambda objects: {"version_id": objects.hives_version.pk},
+    ),
+    Endpoint("api/v1/profile", get=None, post=RESEARCHER, note="the same API as api/v1/profile/, without the slash"),
+    Endpoint("api/v1/profile/", get=None, post=RESEARCHER),
     Endpoint("api/v1/snapshots/", get=RESEARCHER, post=RESEARCHER),
     Endpoint("api/v1/snapshots/diff/", get=RESEARCHER),
     Endpoint(

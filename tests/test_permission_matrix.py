@@ -28,6 +28,8 @@ from labeling.services.assignment import assignment_next
 from labeling.services.campaigns import CampaignSettings, campaign_create, campaign_set_status
 from labeling.services.imports import texts_import
 from labeling.services.taxonomy import taxonomy_load
+from modeling.models import EmbeddingModel
+from modeling.services.hives import hives_base_version_create
 from tests.permission_table import ADMIN_SITE, ADMIN_SITE_PREFIX, ANONYMOUS, ENDPOINTS, ROLES, Endpoint
 
 RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -69,6 +71,7 @@ class SampleObjects:
     text: Text
     campaign: Campaign
     annotators_assignment: Assignment
+    hives_version: EmbeddingModel
     # Ids nothing has (see NO_SAMPLE_SNAPSHOT and NOT_THE_CALLERS_OWN in permission_table.py).
     missing_snapshot_id: int = 2_000_000_000
     missing_judgment_id: int = 2_000_000_000
@@ -117,6 +120,8 @@ def objects(django_db_setup, django_db_blocker):
             text=Text.objects.filter(pool_items__value=value).first(),
             campaign=campaign,
             annotators_assignment=assignment,
+            # Registered only: its embedding job is enqueued on commit, and this transaction never commits.
+            hives_version=hives_base_version_create(created_by=users["researcher"])[0],
         )
         transaction.set_rollback(True)
 
