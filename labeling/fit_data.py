@@ -21,18 +21,20 @@ _READ_CHUNK = 20_000
 
 @dataclass(frozen=True)
 class ValueComparisons:
-    """Every non-retracted judgment of one value with id <= watermark, in dense item indices.
+    """Every judgment a fit of one value uses (see `fit_judgments`) with id <= watermark, in dense item indices.
 
     - `item_ids[i]` is the PoolItem id of index i (all items of the value's pool, judged or not);
       `prior_intensities[i]` is its imported intensity, NaN where the import gave none and for probes (texts
       being measured, such as steered responses, never calibrate the scale).
-    - `orderings` / `weights`: "ranking" judgments and "neither" judgments, which become one tied group of the
-      items shown with their weight times `neither_weight` (see `value_comparisons`). A judgment's own weight is 1
-      for crowd answers and higher for a researcher's adjudication. `max_tie_sizes[j]` is the largest
-      tied group the protocol of ordering j let the annotator give (1 = no ties): a strict answer where a tie was
-      on offer says less than one where it was not, so the engine must know which ties were possible.
+    - Pairs, the bulk of the data, come as arrays: `pair_first[k]` beat `pair_second[k]`, or tied with it where
+      `pair_tied[k]`; `pair_weights[k]`; `pair_ties_allowed[k]` says whether the protocol offered a tie (a strict
+      answer where a tie was on offer says less than one where it was not, so the engine must know).
+    - `orderings` / `weights` / `max_tie_sizes`: every other ranking (three or more texts), groups best → worst,
+      a group of several texts tied; the largest tied group its protocol allowed (1 = no ties).
     - `best_worst` / `best_worst_weights`: best–worst judgments as (best, worst, every item shown); the items
       between best and worst are unordered, so they are kept apart from the tied groups of `orderings`.
+    - Weights: a judgment's own weight (1 for crowd answers, more for a researcher's adjudication); a "neither text
+      expresses the value" answer is a tie of the texts shown at that weight times `neither_weight`.
     - `item_judgment_counts[i]`: how many included judgments showed item i (0 = no judgments yet).
     - `n_judgments`: judgments read; `n_dropped`: those left out because fewer than two of their items are still
       in the pool (a text removed after it was judged).
@@ -42,6 +44,11 @@ class ValueComparisons:
     watermark: int
     item_ids: np.ndarray
     prior_intensities: np.ndarray
+    pair_first: np.ndarray
+    pair_second: np.ndarray
+    pair_tied: np.ndarray
+    pair_weights: np.ndarray
+    pair_ties_allowed: np.ndarray
     orderings: list[Ordering]
     weights: np.ndarray
     max_tie_sizes: np.ndarray
@@ -55,6 +62,10 @@ class ValueComparisons:
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_first)
 
 
 def value_latest_judgment_id(*, value_id: int) -> int:
@@ -84,9 +95,12 @@ def value_comparisons(*, value_id: int, neither_weight: float = 0.5, watermark: 
     """Read one value's judgments for a fit.
 
     The watermark defaults to the newest judgment id at read time; a fit built from this read includes exactly the
-    non-retracted judgments with id <= watermark. A "neither text expresses the value" answer says the texts sit
+    included judgments with id <= watermark. A "neither text expresses the value" answer says the texts sit
     together near the neutral end without the annotator weighing one against the other, so it enters as a tie
     of reduced weight (`neither_weight`, 0.5 by default) instead of as a deliberate tie.
+
+    The loop over rows only sorts them by shape; pairs are mapped to indices with one vectorised search, so a
+    million pairwise judgments cost little more than decoding their JSON.
     """
     if not 0.0 <= neither_weight <= 1.0:
         raise ValueError(f"neither_weight must lie in [0, 1]; got {neither_weight!r}")
@@ -94,19 +108,44 @@ def value_comparisons(*, value_id: int, neither_weight: float = 0.5, watermark: 
         watermark = value_latest_judgment_id(value_id=value_id)
     item_ids, priors = value_pool_items(value_id=value_id)
     index_of = {int(pool_item_id): index for index, pool_item_id in enumerate(item_ids)}
-
     tie_size_of_campaign = _campaign_tie_sizes(value_id)
+
+    # Pairs, in PoolItem ids until the vectorised mapping below.
+    first: list[int] = []
+    second: list[int] = []
+    tied: list[bool] = []
+    pair_weights: list[float] = []
+    pair_tie_sizes: list[int] = []
     orderings: list[Ordering] = []
     weights: list[float] = []
     max_tie_sizes: list[int] = []
     best_worst: list[BestWorst] = []
     best_worst_weights: list[float] = []
-    shown: list[int] = []  # every included item occurrence, for the per-item judgment counts
+    shown: list[int] = []  # item occurrences of the non-pair judgments, for the per-item judgment counts
     n_judgments = n_dropped = 0
-    rows = fit_judgments(value_id=value_id).filter(id__lte=watermark).values_list("kind", "ordering", "campaign_id", "weight")
-    for kind, raw_ordering, campaign_id, weight in rows.iterator(chunk_size=_READ_CHUNK):
+    rows = (
+        fit_judgments(value_id=value_id)
+        .filter(id__lte=watermark)
+        .values_list("kind", "ordering", "campaign_id", "weight")
+    )
+    for kind, raw, campaign_id, weight in rows.iterator(chunk_size=_READ_CHUNK):
         n_judgments += 1
-        groups = _dense_groups(raw_ordering, index_of)
+        if kind != Judgment.Kind.BEST_WORST:
+            if len(raw) == 2 and len(raw[0]) == 1 and len(raw[1]) == 1 and kind == Judgment.Kind.RANKING:
+                first.append(raw[0][0])
+                second.append(raw[1][0])
+                tied.append(False)
+                pair_weights.append(weight)
+                pair_tie_sizes.append(tie_size_of_campaign.get(campaign_id, 1))
+                continue
+            if len(raw) == 1 and len(raw[0]) == 2:
+                first.append(raw[0][0])
+                second.append(raw[0][1])
+                tied.append(True)
+                pair_weights.append(weight * neither_weight if kind == Judgment.Kind.NEITHER else weight)
+                pair_tie_sizes.append(2)
+                continue
+        groups = _dense_groups(raw, index_of)
         items = tuple(index for group in groups for index in group)
         if len(items) < 2:
             n_dropped += 1
@@ -128,24 +167,42 @@ def value_comparisons(*, value_id: int, neither_weight: float = 0.5, watermark: 
             max_tie_sizes.append(max(max(len(group) for group in groups), tie_size_of_campaign.get(campaign_id, 1)))
         shown.extend(items)
 
-    counts = np.bincount(np.asarray(shown, dtype=np.int64), minlength=len(item_ids)) if shown else np.zeros(
-        len(item_ids), dtype=np.int64
+    first_at = _dense_indices(item_ids, np.asarray(first, dtype=np.int64))
+    second_at = _dense_indices(item_ids, np.asarray(second, dtype=np.int64))
+    in_pool = (first_at >= 0) & (second_at >= 0)
+    n_dropped += int((~in_pool).sum())
+    first_at, second_at = first_at[in_pool], second_at[in_pool]
+    counts = np.bincount(
+        np.concatenate([first_at, second_at, np.asarray(shown, dtype=np.int64)]), minlength=len(item_ids)
     )
     return ValueComparisons(
         value_id=value_id,
         watermark=int(watermark),
         item_ids=item_ids,
         prior_intensities=priors,
+        pair_first=first_at,
+        pair_second=second_at,
+        pair_tied=np.asarray(tied, dtype=bool)[in_pool],
+        pair_weights=np.asarray(pair_weights, dtype=float)[in_pool],
+        pair_ties_allowed=np.asarray(pair_tie_sizes, dtype=np.int64)[in_pool] >= 2,
         orderings=orderings,
         weights=np.asarray(weights, dtype=float),
         max_tie_sizes=np.asarray(max_tie_sizes, dtype=np.int64),
         best_worst=best_worst,
         best_worst_weights=np.asarray(best_worst_weights, dtype=float),
-        item_judgment_counts=counts,
+        item_judgment_counts=counts.astype(np.int64),
         n_judgments=n_judgments,
         n_dropped=n_dropped,
         index_of=index_of,
     )
+
+
+def _dense_indices(sorted_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Dense index of each PoolItem id in `wanted` (−1 where it is no longer in the pool)."""
+    if sorted_ids.size == 0 or wanted.size == 0:
+        return np.full(wanted.shape, -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(sorted_ids, wanted), sorted_ids.size - 1)
+    return np.where(sorted_ids[at] == wanted, at, -1).astype(np.int64)
 
 
 def _campaign_tie_sizes(value_id: int) -> dict[int, int]:

@@ -159,10 +159,24 @@ def _published_utilities(published: PublishedFit | None, data: ValueComparisons)
 
 
 def _comparison_data(data: ValueComparisons):  # type: ignore[no-untyped-def]
-    """Engine-shaped data: one block per protocol tie allowance, plus the best–worst tuples; None without any."""
+    """Engine-shaped data: pairs (vectorised) and longer orderings in one block per protocol tie allowance, plus
+    the best–worst tuples; None without any judgment."""
     from modeling.ml.plackett_luce import ComparisonData
 
     parts = []
+    for ties_allowed in (False, True):
+        rows = np.flatnonzero(data.pair_ties_allowed == ties_allowed)
+        if rows.size:
+            parts.append(
+                ComparisonData.from_pairs(
+                    data.n_items,
+                    data.pair_first[rows],
+                    data.pair_second[rows],
+                    tied=data.pair_tied[rows],
+                    weights=data.pair_weights[rows],
+                    ties_allowed=ties_allowed,
+                )
+            )
     for tie_size in np.unique(data.max_tie_sizes):
         rows = np.flatnonzero(data.max_tie_sizes == tie_size)
         parts.append(

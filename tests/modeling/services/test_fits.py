@@ -137,9 +137,11 @@ def test_neither_answers_enter_as_half_weight_ties_and_best_worst_as_tuples(rese
 
     data = value_comparisons(value_id=value.pk)
 
-    assert data.orderings == [((0,), (1,)), ((2, 3),)]
-    assert data.weights.tolist() == [1.0, 0.5]
-    assert data.max_tie_sizes.tolist() == [2, 2]  # the pair campaign offers a tie
+    assert (data.pair_first.tolist(), data.pair_second.tolist()) == ([0, 2], [1, 3])
+    assert data.pair_tied.tolist() == [False, True]
+    assert data.pair_weights.tolist() == [1.0, 0.5]
+    assert data.pair_ties_allowed.tolist() == [True, True]  # the pair campaign offers a tie
+    assert data.orderings == []
     assert data.best_worst == [(0, 5, (0, 1, 2, 5))]
     assert data.item_judgment_counts.tolist() == [2, 2, 2, 1, 0, 1]
 
@@ -147,6 +149,32 @@ def test_neither_answers_enter_as_half_weight_ties_and_best_worst_as_tuples(rese
     assert fit.backend == "lbfgs"  # ties and best–worst need the exact likelihood
     scores = {s.pool_item_id: s.utility for s in ItemScore.objects.filter(fit=fit)}
     assert scores[items[0]] > scores[items[5]]
+
+
+def test_lists_keep_their_tied_groups_and_judgments_of_removed_texts_are_dropped(researcher, crowd):
+    value = value_with_pool(n_items=6)
+    items = list(PoolItem.objects.filter(value=value).order_by("id").values_list("id", flat=True))
+    lists = running_campaign(values=[value], created_by=researcher, protocol="listwise", list_size=4)
+    pairs = running_campaign(values=[value], created_by=researcher, name="strict pairs", allow_ties=False)
+    judgments_bulk_create(
+        campaign=lists, value=value, annotators=crowd,
+        orderings=[[[items[0]], [items[1], items[2]], [items[3]]], [[items[5]], [items[4]], [items[3]], [items[0]]]],
+    )
+    judgments_bulk_create(
+        campaign=pairs, value=value, annotators=crowd, orderings=[[[items[4]], [items[5]]], [[items[5]], [items[1]]]]
+    )
+    PoolItem.objects.filter(pk=items[5]).delete()  # a text withdrawn after it was judged
+
+    data = value_comparisons(value_id=value.pk)
+
+    assert data.n_items == 5 and data.n_judgments == 4
+    # The second list loses its removed text and keeps the order of the rest; the pair with it is dropped.
+    assert data.orderings == [((0,), (1, 2), (3,)), ((4,), (3,), (0,))]
+    assert data.max_tie_sizes.tolist() == [4, 4]
+    assert (data.pair_first.tolist(), data.pair_second.tolist(), data.pair_ties_allowed.tolist()) == ([], [], [])
+    assert data.n_dropped == 2  # both pairs named the removed text
+    assert data.item_judgment_counts.tolist() == [2, 1, 1, 2, 1]
+    assert fit_value(value_id=value.pk).n_items == 5
 
 
 def test_an_older_watermark_never_replaces_a_newer_publication(researcher, crowd):
