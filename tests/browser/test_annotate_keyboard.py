@@ -302,3 +302,17 @@ def test_best_and_worst_chosen_by_keys(live_server, desktop_page: Page, role_use
     expect(page.get_by_text("Thank you — all done")).to_be_visible()
     judgment = Judgment.objects.get(annotator=annotator)
     assert (judgment.kind, judgment.ordering) == (Judgment.Kind.BEST_WORST, [[c], [b, d], [a]])
+
+
+def test_without_javascript_a_ranking_is_typed_as_numbers(live_server, phone_page_without_javascript: Page,
+                                                         role_users, list_campaign, screenshot_dir):
+    page, annotator = phone_page_without_javascript, role_users["annotator"]
+    _log_in(page, live_server.url, annotator.username)
+    page.goto(live_server.url + reverse("labeling:annotate", args=[list_campaign.pk]))
+    a, b, c, d = _row_ids(page)
+    for item_id, rank in ((a, "2"), (b, "1"), (c, "4"), (d, "2")):  # a and d equally strong
+        page.fill(f"input[name=rank_{item_id}]", rank)
+    page.screenshot(path=str(screenshot_dir / "annotate-list-no-js-phone.png"), full_page=True)
+    page.get_by_test_id("submit-ranking").click()
+    expect(page.get_by_text("Thank you — all done")).to_be_visible()
+    assert Judgment.objects.get(annotator=annotator).ordering == [[b], [a, d], [c]]
