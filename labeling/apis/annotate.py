@@ -5,7 +5,7 @@ progress. Everyone reaches only their own assignments and judgments; anyone else
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -95,6 +95,7 @@ class AssignmentSubmitApi(APIView):
     """Answer a comparison: `ordering` (groups of pool item ids, strongest first; a group is a tie) with `kind`, or
     for a pair simply `answer` ("1", "2", "tie", "neither" — positions in the order shown)."""
 
+    @extend_schema_serializer(component_name="AssignmentSubmitInput")
     class InputSerializer(serializers.Serializer):
         ordering = serializers.JSONField(required=False, help_text="e.g. [[12], [57, 90], [33]]")
         kind = serializers.ChoiceField(choices=Judgment.Kind.choices, default=Judgment.Kind.RANKING)
@@ -147,6 +148,7 @@ class JudgmentUndoApi(APIView):
 class CampaignProgressApi(APIView):
     """My progress in a campaign: judgments given (undone ones left out), my cap, and the campaign's active items."""
 
+    @extend_schema_serializer(component_name="AnnotatorProgress")
     class OutputSerializer(serializers.Serializer):
         done = serializers.IntegerField()
         cap = serializers.IntegerField(allow_null=True)

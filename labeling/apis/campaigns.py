@@ -3,7 +3,7 @@ and read the running ones (anything else answers 404, as if it did not exist).""
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -87,6 +87,7 @@ def campaign_or_404(*, campaign_id: int, user: Any) -> Campaign:
 class CampaignListApi(APIView):
     """GET: campaigns (researchers: all; annotators: running ones). POST: create a draft campaign (researchers)."""
 
+    @extend_schema_serializer(component_name="CampaignCreateInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -150,6 +151,7 @@ class CampaignStatusApi(APIView):
 
     permission_classes = [IsResearcher]
 
+    @extend_schema_serializer(component_name="CampaignStatusInput")
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(
             choices=[Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.FINISHED]
