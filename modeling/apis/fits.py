@@ -3,6 +3,7 @@ refit, and the annotators' agreement with the published fit. Routes sit below /a
 
 from django.http import Http404
 from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -23,6 +24,25 @@ from modeling.services.fits import refit_now
 from modeling.views.plots import excerpt
 
 
+def _paginated(name: str, serializer: serializers.Serializer) -> serializers.Serializer:
+    """The schema of a limit/offset page of `serializer` rows."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer,
+        },
+    )
+
+
+_PAGE_PARAMETERS = [
+    OpenApiParameter("limit", int, description="Rows per page (default 50)"),
+    OpenApiParameter("offset", int, description="Rows to skip"),
+]
+
+
 def _value_or_404(theory_key: str, value_key: str) -> Value:
     value = value_by_keys(theory_key=theory_key, value_key=value_key)
     if value is None:
@@ -36,6 +56,7 @@ class ValueIntensityListApi(APIView):
 
     permission_classes = [IsResearcher]
 
+    @extend_schema_serializer(component_name="ValueIntensity")
     class OutputSerializer(serializers.Serializer):
         pool_item_id = serializers.IntegerField(source="pk")
         text_id = serializers.IntegerField()
@@ -52,6 +73,11 @@ class ValueIntensityListApi(APIView):
         def get_excerpt(self, item) -> str:  # type: ignore[no-untyped-def]
             return excerpt(item.text.content)
 
+    @extend_schema(
+        responses=_paginated("PaginatedValueIntensities", OutputSerializer(many=True)),
+        parameters=[OpenApiParameter("q", str, description="Only texts containing this (case-insensitive)"),
+                    *_PAGE_PARAMETERS],
+    )
     def get(self, request: Request, theory_key: str, value_key: str) -> Response:
         value = _value_or_404(theory_key, value_key)
         items = value_ranked_items(value=value, query=request.query_params.get("q", "")[:200])
@@ -65,6 +91,7 @@ class ValueFitListApi(APIView):
 
     permission_classes = [IsResearcher]
 
+    @extend_schema_serializer(component_name="ValueFit")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         status = serializers.CharField()
@@ -92,6 +119,7 @@ class ValueFitListApi(APIView):
         def get_median_ci_width(self, fit) -> float | None:  # type: ignore[no-untyped-def]
             return fit_median_ci_width(fit)
 
+    @extend_schema(responses=_paginated("PaginatedValueFits", OutputSerializer(many=True)), parameters=_PAGE_PARAMETERS)
     def get(self, request: Request, theory_key: str, value_key: str) -> Response:
         value = _value_or_404(theory_key, value_key)
         pointer = value_published_pointer(value=value)
@@ -106,6 +134,7 @@ class ValueRefitApi(APIView):
 
     permission_classes = [IsResearcher]
 
+    @extend_schema_serializer(component_name="RefitStarted")
     class OutputSerializer(serializers.Serializer):
         job_id = serializers.IntegerField(source="pk")
         status = serializers.CharField()
@@ -114,6 +143,7 @@ class ValueRefitApi(APIView):
         def get_status_url(self, job) -> str:  # type: ignore[no-untyped-def]
             return reverse("api-job-detail", args=[job.pk])
 
+    @extend_schema(request=None, responses={202: OutputSerializer})
     def post(self, request: Request, theory_key: str, value_key: str) -> Response:
         value = _value_or_404(theory_key, value_key)
         job = refit_now(value=value, requested_by=request.user)
@@ -125,6 +155,7 @@ class ValueAnnotatorListApi(APIView):
 
     permission_classes = [IsResearcher]
 
+    @extend_schema_serializer(component_name="AnnotatorAgreement")
     class OutputSerializer(serializers.Serializer):
         annotator_id = serializers.IntegerField()
         username = serializers.CharField()
@@ -135,6 +166,7 @@ class ValueAnnotatorListApi(APIView):
             allow_null=True, help_text="Share of those preferences the published utilities order the same way"
         )
 
+    @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request, theory_key: str, value_key: str) -> Response:
         value = _value_or_404(theory_key, value_key)
         return Response(self.OutputSerializer(value_annotator_agreement(value=value), many=True).data)

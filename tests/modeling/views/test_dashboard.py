@@ -165,3 +165,14 @@ def test_refit_now_starts_a_refit_job_and_shows_its_progress(researcher_client, 
 def test_an_unknown_value_is_404(researcher_client):
     response = researcher_client.get(reverse("modeling:value_intensities", args=["svt", "no-such-value"]))
     assert response.status_code == 404
+
+
+def test_a_value_without_a_fit_says_so(researcher_client):
+    value = value_with_pool(n_items=3, value_key="humility")
+
+    html = researcher_client.get(_page_url(value)).content.decode()
+
+    assert "No fit published yet" in html
+    assert "No published intensities yet" in html
+    assert "too few fits to draw yet" in html
+    assert "3 texts." in html and 'hx-trigger="every 5s"' not in html  # no campaign running: no polling
