@@ -1,4 +1,4 @@
-"""Live refits on a real Celery worker: a refit publishes; a worker killed with SIGKILL in the middle of the next
+"""Live refits on a real Celery worker: a refit requested the way labeling requests it publishes; a worker killed with SIGKILL in the middle of the next
 refit leaves the previous fit published and every judgment stored; a fresh worker's catch-up then publishes a fit
 that covers every judgment."""
 
@@ -12,7 +12,7 @@ from common.models import Job
 from config.celery_app import app
 from labeling.models import Judgment, PoolItem, Text
 from modeling.models import Fit, PublishedFit
-from modeling.services.fits import refit_dedupe_key, refit_now, refit_request
+from modeling.services.fits import refit_dedupe_key, refit_request
 from tests.factories.judgments import judgments_bulk_create, simulated_pairs
 from tests.factories.labeling import running_campaign, value_with_pool
 
@@ -62,7 +62,12 @@ def test_a_worker_killed_mid_refit_loses_nothing_and_the_catch_up_finishes_the_j
     judgments_bulk_create(campaign=campaign, value=value, annotators=crowd, orderings=orderings)
 
     worker = celery_worker_process("refit,default")
-    first_job = refit_now(value=value, requested_by=researcher)
+    # Exactly what labeling sends after a judgment commits: the task by name, no import of modeling.
+    app.send_task("modeling.tasks.refit_request", kwargs={"value_id": value.pk})
+    first_job = _wait(
+        lambda: Job.objects.filter(dedupe_key=refit_dedupe_key(value.pk)).first(),
+        timeout_s=30, poll_s=0.1, what="the refit request to create a job",
+    )
     _wait(lambda: _job_done(first_job), timeout_s=60, poll_s=0.2, what="the first refit")
     assert first_job.status == Job.Status.SUCCEEDED, worker.log()[-3000:]
     first_fit = PublishedFit.objects.get(value=value).fit
