@@ -1,6 +1,8 @@
 from django.urls import path  # noqa: F401
 
+from modeling.views import backends as backend_views
 from modeling.views import dashboard as dashboard_views
+from modeling.views import query_sets as query_set_views
 from modeling.views import snapshots as snapshot_views
 
 app_name = "modeling"
@@ -17,4 +19,12 @@ urlpatterns: list = [
         snapshot_views.snapshot_download,
         name="snapshot_download",
     ),
+    path("backends/", backend_views.backend_list_view, name="backend_list"),
+    path("backends/new/", backend_views.backend_create_view, name="backend_create"),
+    path("backends/<int:backend_id>/", backend_views.backend_edit_view, name="backend_edit"),
+    path("backends/<int:backend_id>/test/", backend_views.backend_test_view, name="backend_test"),
+    path("query-sets/", query_set_views.query_set_list_view, name="query_set_list"),
+    path("query-sets/default/", query_set_views.query_set_load_default_view, name="query_set_load_default"),
+    path("query-sets/<int:query_set_id>/", query_set_views.query_set_detail_view, name="query_set_detail"),
+    path("query-sets/<int:query_set_id>/delete/", query_set_views.query_set_delete_view, name="query_set_delete"),
 ]

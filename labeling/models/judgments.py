@@ -40,7 +40,7 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "annotator", "comparison_key"],
-                condition=models.Q(is_repeat=False),
+                condition=models.Q(is_repeat=False, status__in=["open", "submitted"]),
                 name="assignment_no_repeat_unless_deliberate",
             )
         ]

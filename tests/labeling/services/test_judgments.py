@@ -181,3 +181,24 @@ def test_concurrent_annotators_get_no_double_issued_lease_and_lose_no_judgment(r
     stored = dict(CampaignItem.objects.values_list("pool_item_id", "judgments_count"))
     assert all(stored[item] == n for item, n in counts.items())
     assert CampaignItem.objects.filter(in_flight__gt=0).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_comparison_released_by_an_undo_can_be_handed_out_again(researcher, annotator):
+    """Undo releases the lease handed out after the undone answer; its items must stay reachable."""
+    campaign = running_campaign(values=[value_with_pool(n_items=6)], created_by=researcher, judgments_per_item=1)
+    first = assignment_next(campaign=campaign, annotator=annotator).assignment
+    judgment = judgment_submit(assignment_id=first.pk, annotator=annotator, ordering=[[i] for i in first.item_ids]).judgment
+    pending = assignment_next(campaign=campaign, annotator=annotator).assignment
+    again = judgment_undo(judgment_id=judgment.pk, annotator=annotator)
+    pending.refresh_from_db()
+    assert pending.status == Assignment.Status.RELEASED
+    judgment_submit(assignment_id=again.pk, annotator=annotator, ordering=[[i] for i in again.item_ids])
+    answered = 1
+    while (nxt := assignment_next(campaign=campaign, annotator=annotator)).assignment is not None:
+        judgment_submit(assignment_id=nxt.assignment.pk, annotator=annotator,
+                        ordering=[[i] for i in nxt.assignment.item_ids])
+        answered += 1
+        assert answered <= 3
+    assert answered == 3  # 6 items, one judgment each, pairs
+    assert nxt.reason == "complete"
