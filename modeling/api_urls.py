@@ -1,6 +1,8 @@
 from django.urls import path  # noqa: F401
 
+from modeling.apis import backends as backend_apis
 from modeling.apis import fits as fit_apis
+from modeling.apis import query_sets as query_set_apis
 from modeling.apis import snapshots as snapshot_apis
 
 urlpatterns: list = [
@@ -24,4 +26,10 @@ urlpatterns: list = [
         snapshot_apis.SnapshotFileApi.as_view(),
         name="api-snapshot-file",
     ),
+    path("backends/", backend_apis.BackendListApi.as_view(), name="api-backend-list"),
+    path("backends/<int:backend_id>/", backend_apis.BackendDetailApi.as_view(), name="api-backend-detail"),
+    path("backends/<int:backend_id>/test/", backend_apis.BackendTestApi.as_view(), name="api-backend-test"),
+    path("query-sets/", query_set_apis.QuerySetListApi.as_view(), name="api-query-set-list"),
+    path("query-sets/default/", query_set_apis.QuerySetLoadDefaultApi.as_view(), name="api-query-set-default"),
+    path("query-sets/<int:query_set_id>/", query_set_apis.QuerySetDetailApi.as_view(), name="api-query-set-detail"),
 ]

@@ -9,3 +9,4 @@ class ModelingConfig(AppConfig):
         from common.jobs import register_job_handler
 
         register_job_handler("modeling.fit_value", "modeling.services.fits.fit_value_job")
+        register_job_handler("modeling.backend_test", "modeling.services.backends.backend_test_job")

@@ -34,6 +34,10 @@ ADMIN_SITE_PREFIX = "django-admin/"
 # These views check the role first (researcher_required / IsResearcher) and look the snapshot up afterwards, so a
 # 404 for a snapshot id that does not exist means the caller got past the permission check.
 NO_SAMPLE_SNAPSHOT = "no sample snapshot exists; the role check runs before the snapshot lookup"
+# Model backends and query sets are looked up after the role check too (admin_required / IsPlatformAdmin /
+# researcher_required come first), so an id that does not exist shows the check was passed.
+NO_SAMPLE_STEERING_OBJECT = "no sample backend or query set exists; the role check runs before the lookup"
+MISSING_ID = 2_000_000_000
 
 
 # Submitting or undoing an answer acts on the caller's own comparison or judgment. The sample request names none of
@@ -155,6 +159,39 @@ ENDPOINTS: list[Endpoint] = [
         kwargs=lambda objects: {"snapshot_id": objects.missing_snapshot_id, "filename": "manifest.json"},
         missing_object_ok=NO_SAMPLE_SNAPSHOT,
     ),
+    # --- admins: model backends; researchers read query sets, admins write them ------------------------------
+    Endpoint("modeling/backends/", get=ADMIN),
+    Endpoint("modeling/backends/new/", get=ADMIN, post=ADMIN, note="POST adds a backend"),
+    Endpoint(
+        "modeling/backends/<int:backend_id>/",
+        get=ADMIN,
+        post=ADMIN,
+        kwargs=lambda objects: {"backend_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+    ),
+    Endpoint(
+        "modeling/backends/<int:backend_id>/test/",
+        get=None,
+        post=ADMIN,
+        kwargs=lambda objects: {"backend_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+        note="POST starts a connection test job",
+    ),
+    Endpoint("modeling/query-sets/", get=RESEARCHER, post=ADMIN, note="POST imports a CSV file"),
+    Endpoint("modeling/query-sets/default/", get=None, post=ADMIN, note="POST loads the default set"),
+    Endpoint(
+        "modeling/query-sets/<int:query_set_id>/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"query_set_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+    ),
+    Endpoint(
+        "modeling/query-sets/<int:query_set_id>/delete/",
+        get=None,
+        post=ADMIN,
+        kwargs=lambda objects: {"query_set_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+    ),
     # --- jobs -------------------------------------------------------------------------------------------------
     Endpoint("jobs/", get=RESEARCHER),
     Endpoint(
@@ -273,6 +310,30 @@ ENDPOINTS: list[Endpoint] = [
     ),
     Endpoint("api/v1/profile", get=None, post=RESEARCHER, note="the same API as api/v1/profile/, without the slash"),
     Endpoint("api/v1/profile/", get=None, post=RESEARCHER),
+    Endpoint("api/v1/backends/", get=ADMIN, post=ADMIN, note="responses name the key variable, never the key"),
+    Endpoint(
+        "api/v1/backends/<int:backend_id>/",
+        get=ADMIN,
+        kwargs=lambda objects: {"backend_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+        note="PATCH (admins) changes fields",
+    ),
+    Endpoint(
+        "api/v1/backends/<int:backend_id>/test/",
+        get=None,
+        post=ADMIN,
+        kwargs=lambda objects: {"backend_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+    ),
+    Endpoint("api/v1/query-sets/", get=RESEARCHER, post=ADMIN, note="POST imports a CSV file (multipart)"),
+    Endpoint("api/v1/query-sets/default/", get=None, post=ADMIN),
+    Endpoint(
+        "api/v1/query-sets/<int:query_set_id>/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"query_set_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+        note="DELETE (admins) removes a set no evaluation uses",
+    ),
     Endpoint("api/v1/snapshots/", get=RESEARCHER, post=RESEARCHER),
     Endpoint("api/v1/snapshots/diff/", get=RESEARCHER),
     Endpoint(

@@ -319,3 +319,38 @@ def backend_test_connection(*, backend: ModelBackend) -> ConnectionTest:
     return ConnectionTest(
         ok=True, message=f"{backend.name} answered in {seconds:.1f} s.", seconds=seconds, answer=answer[:200]
     )
+
+
+BACKEND_TEST_JOB = "modeling.backend_test"
+
+
+def backend_queue(*, backend: ModelBackend) -> str:
+    """Where work that runs a backend goes: local models on the "gpu" queue when a GPU worker exists (loading and
+    generating are heavy), endpoints on "default" (workers only wait on the network)."""
+    if backend.kind == ModelBackend.Kind.LOCAL and getattr(settings, "VALUEFLOW_GPU_WORKER", False):
+        return "gpu"
+    return "default"
+
+
+def backend_test_start(*, backend: ModelBackend, user: Any) -> Any:
+    """Start a job that tests the backend's connection (a first local load may convert a model for a minute)."""
+    from common.services import job_create
+
+    return job_create(
+        kind=BACKEND_TEST_JOB,
+        params={"backend_id": backend.pk},
+        created_by=user,
+        title=f"Test connection: {backend.name}",
+        queue=backend_queue(backend=backend),
+        dedupe_key=f"backend-test-{backend.pk}",
+    )
+
+
+def backend_test_job(ctx: Any) -> dict[str, Any]:
+    """Job handler: the connection test's outcome as the job result; a failed test fails the job with its reason."""
+    backend = backend_get(backend_id=int(ctx.params["backend_id"]))
+    ctx.report(0.1, f"Asking {backend.name} for a short answer…")
+    outcome = backend_test_connection(backend=backend)
+    if not outcome.ok:
+        raise ApplicationError(f"{backend.name}: {outcome.message}", extra={"backend": backend.pk})
+    return {"ok": True, "message": outcome.message, "seconds": round(outcome.seconds, 2), "answer": outcome.answer}
