@@ -160,6 +160,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "jobs-reap-stale": {"task": "common.tasks.jobs_reap_stale", "schedule": 60.0},
     "assignments-expire-stale": {"task": "labeling.tasks.assignments_expire_stale", "schedule": 30.0},
+    # quality control and crowd sessions (labeling/services/quality.py, adjudication.py, crowd.py); the stopping
+    # sweep also runs after every published fit, sent by the modeling side
+    "quality-update": {"task": "labeling.tasks.quality_update", "schedule": 120.0},
+    "adjudications-refresh": {"task": "labeling.tasks.adjudications_refresh", "schedule": 300.0},
+    "crowd-sessions-time-out": {"task": "labeling.tasks.crowd_sessions_time_out", "schedule": 60.0},
+    "campaign-items-apply-stopping": {"task": "labeling.tasks.campaign_items_apply_stopping", "schedule": 300.0},
 }
 # A RUNNING job whose heartbeat is older than this is considered dead and requeued by the reaper (seconds).
 VALUEFLOW_JOB_STALE_AFTER_S = env.int("VALUEFLOW_JOB_STALE_AFTER_S", default=300)

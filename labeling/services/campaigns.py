@@ -1,7 +1,8 @@
-"""Campaign lifecycle: create (with its pool and first instructions), edit instructions, start, pause, finish."""
+"""Campaign lifecycle: create (with its pool and first instructions), edit instructions and quality-control
+settings, start, pause, finish."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from django.db import transaction
 from django.utils import timezone
@@ -25,7 +26,9 @@ class CampaignSettings:
     protocol: str = Campaign.Protocol.PAIRWISE
     list_size: int = 2
     allow_ties: bool = True
-    sampling: str = Campaign.Sampling.BALANCED
+    # adaptive: most informative comparisons under the published fit (balanced until the first fit exists)
+    sampling: str = Campaign.Sampling.ADAPTIVE
+    random_fraction: float = 0.2
     judgments_per_item: int = 15
     ci_width_target: float | None = None
     per_annotator_cap: int | None = None
@@ -34,6 +37,71 @@ class CampaignSettings:
     description: str = ""
     instructions: str = ""
     pool_source: str = ""  # when set, only pool items imported from this source take part
+    # quality control and crowd integration (see QualityControlSettings; editable after creation too)
+    gold_rate_start: float = 0.0
+    gold_rate_end: float = 0.0
+    gold_taper_judgments: int = 100
+    attention_check_every: int | None = None
+    min_ms_per_char: float = 0.0
+    reliability_threshold: float | None = None
+    requires_qualification: bool = False
+    qualification_pass_score: float = 0.8
+    completion_code: str = ""
+    completion_url: str = ""
+
+
+@dataclass(frozen=True)
+class QualityControlSettings:
+    """A campaign's quality-control and crowd settings, which researchers may change while it runs."""
+
+    random_fraction: float = 0.2
+    gold_rate_start: float = 0.0
+    gold_rate_end: float = 0.0
+    gold_taper_judgments: int = 100
+    attention_check_every: int | None = None
+    min_ms_per_char: float = 0.0
+    reliability_threshold: float | None = None
+    requires_qualification: bool = False
+    qualification_pass_score: float = 0.8
+    completion_code: str = ""
+    completion_url: str = ""
+
+    @classmethod
+    def of(cls, source) -> "QualityControlSettings":  # type: ignore[no-untyped-def]
+        """The quality-control part of a Campaign or a CampaignSettings."""
+        return cls(**{f.name: getattr(source, f.name) for f in fields(cls)})
+
+
+def _validate_quality_control(qc: QualityControlSettings) -> None:
+    for name in ("random_fraction", "gold_rate_start", "gold_rate_end"):
+        if not 0 <= getattr(qc, name) <= 0.5:
+            raise ApplicationError(f"{name} is a share of comparisons between 0 and 0.5.", extra={"field": name})
+    if qc.gold_taper_judgments < 1:
+        raise ApplicationError("gold_taper_judgments must be at least 1.", extra={"field": "gold_taper_judgments"})
+    if qc.attention_check_every is not None and qc.attention_check_every < 2:
+        raise ApplicationError(
+            "attention_check_every must be at least 2 (every comparison a check leaves no work).",
+            extra={"field": "attention_check_every"},
+        )
+    if not 0 <= qc.min_ms_per_char <= 1000:
+        raise ApplicationError("min_ms_per_char must be between 0 and 1,000 ms.", extra={"field": "min_ms_per_char"})
+    if qc.reliability_threshold is not None and not 0 <= qc.reliability_threshold <= 1:
+        raise ApplicationError(
+            "reliability_threshold is on the reliability scale (0 random, 1 the consensus): between 0 and 1.",
+            extra={"field": "reliability_threshold"},
+        )
+    if not 0 < qc.qualification_pass_score <= 1:
+        raise ApplicationError(
+            "qualification_pass_score is the share of quiz answers needed: (0, 1].",
+            extra={"field": "qualification_pass_score"},
+        )
+    if len(qc.completion_code) > 64 or (qc.completion_code and not qc.completion_code.replace("-", "").replace("_", "").isalnum()):
+        raise ApplicationError(
+            "completion_code has up to 64 letters, digits, '-' or '_' (crowd platforms put it in a URL).",
+            extra={"field": "completion_code"},
+        )
+    if qc.completion_url and not qc.completion_url.startswith(("https://", "http://")):
+        raise ApplicationError("completion_url must be an http(s) address.", extra={"field": "completion_url"})
 
 
 def _validate(settings: CampaignSettings) -> None:
@@ -59,6 +127,7 @@ def _validate(settings: CampaignSettings) -> None:
         raise ApplicationError("lease_ttl_s must be between 30 s and 24 h.", extra={"field": "lease_ttl_s"})
     if not 0 <= settings.repeat_rate <= 0.5:
         raise ApplicationError("repeat_rate must be between 0 and 0.5.", extra={"field": "repeat_rate"})
+    _validate_quality_control(QualityControlSettings.of(settings))
 
 
 @transaction.atomic
@@ -92,6 +161,7 @@ def campaign_create(*, settings: CampaignSettings, values: Sequence[Value], crea
         lease_ttl_s=settings.lease_ttl_s,
         repeat_rate=settings.repeat_rate,
         created_by=created_by,
+        **{f.name: getattr(settings, f.name) for f in fields(QualityControlSettings)},
     )
     campaign.values.set(values)
     CampaignInstructions.objects.create(
@@ -137,6 +207,29 @@ def campaign_instructions_update(*, campaign: Campaign, text: str, updated_by) -
         )
 
 
+def campaign_quality_control_update(*, campaign: Campaign, settings: QualityControlSettings) -> Campaign:
+    """Change a campaign's quality-control and crowd settings (allowed while it runs: new comparisons follow them)."""
+    _validate_quality_control(settings)
+    values = {f.name: getattr(settings, f.name) for f in fields(QualityControlSettings)}
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if settings.requires_qualification and campaign.status == Campaign.Status.RUNNING:
+            _check_quiz_ready(campaign)
+        for name, value in values.items():
+            setattr(campaign, name, value)
+        campaign.save(update_fields=list(values))
+    return campaign
+
+
+def _check_quiz_ready(campaign: Campaign) -> None:
+    if not campaign.qualification_questions.exists():
+        raise ApplicationError(
+            "This campaign requires a qualification quiz but has no questions: add them first.",
+            extra={"field": "requires_qualification"},
+            status_code=409,
+        )
+
+
 _TRANSITIONS: dict[str, tuple[str, ...]] = {
     Campaign.Status.RUNNING: (Campaign.Status.DRAFT, Campaign.Status.PAUSED),
     Campaign.Status.PAUSED: (Campaign.Status.RUNNING,),
@@ -159,6 +252,8 @@ def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
                 extra={"status": campaign.status},
                 status_code=409,
             )
+        if status == Campaign.Status.RUNNING and campaign.requires_qualification:
+            _check_quiz_ready(campaign)
         now = timezone.now()
         campaign.status = status
         if status == Campaign.Status.RUNNING and campaign.started_at is None:

@@ -1,4 +1,5 @@
-"""Submitting judgments (idempotent, all-or-nothing) and undoing the last one within a short window."""
+"""Submitting judgments (idempotent, all-or-nothing), undoing the last one within a short window, and the stopping
+rule that retires items once they have their judgments or a narrow enough published interval."""
 
 import logging
 from collections.abc import Sequence
@@ -9,12 +10,13 @@ from typing import Any
 from celery import current_app
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from common.exceptions import ApplicationError
 from labeling.models import Assignment, Campaign, CampaignItem, CampaignMember, Judgment, JudgmentRetraction
-from labeling.services.assignment import _do_assignment_create, _do_lease_expire
+from labeling.services import quality
+from labeling.services.assignment import _do_assignment_create, _do_lease_expire, is_quality_check
 
 logger = logging.getLogger("valueflow.judgments")
 
@@ -64,6 +66,7 @@ def judgment_submit(
             )
         if latency_ms is not None and not 0 <= latency_ms <= MAX_LATENCY_MS:
             raise ApplicationError("latency_ms must be between 0 and 86,400,000.", extra={"field": "latency_ms"})
+        checks_annotator = is_quality_check(assignment)
         judgment = Judgment.objects.create(
             assignment=assignment,
             campaign=campaign,
@@ -74,10 +77,20 @@ def judgment_submit(
             shown_order=assignment.item_ids,
             latency_ms=latency_ms,
             client_info=client_info or {},
+            # gold and attention-check answers measure the annotator; fits leave them out
+            is_quality_check=checks_annotator,
         )
         Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED)
-        _do_counters_after_judgment(campaign=campaign, assignment=assignment, annotator=annotator, delta=1)
-        _request_refit_on_commit(assignment.value_id)
+        counters = quality.answer_counters(
+            campaign=campaign, assignment=assignment, groups=groups, kind=kind, latency_ms=latency_ms
+        )
+        _do_counters_after_judgment(
+            campaign=campaign, assignment=assignment, annotator=annotator, delta=1, member_counters=counters
+        )
+        if checks_annotator:
+            quality.do_quality_check_rules(campaign=campaign, annotator=annotator, counters=counters)
+        else:
+            _request_refit_on_commit(assignment.value_id)
     return SubmitResult(judgment, created=True)
 
 
@@ -125,27 +138,45 @@ def _validated_ordering(*, assignment: Assignment, campaign: Campaign, ordering:
     return groups
 
 
-def _do_counters_after_judgment(*, campaign: Campaign, assignment: Assignment, annotator, delta: int) -> None:  # type: ignore[no-untyped-def]
-    """Call inside the submitting (or undoing) transaction. Keeps exposure counters and stopping targets exact."""
-    items = CampaignItem.objects.filter(campaign=campaign, pool_item_id__in=assignment.item_ids)
-    # Lock the items in id order first: concurrent submits touching overlapping items then cannot deadlock.
-    list(items.select_for_update().order_by("id").values_list("id", flat=True))
-    if delta > 0:
-        items.filter(in_flight__gt=0).update(in_flight=F("in_flight") - 1)
-        items.update(judgments_count=F("judgments_count") + 1)
-        # An item stops being asked once it has its judgments, or its published interval is narrow enough.
-        items.filter(judgments_count__gte=campaign.judgments_per_item).update(is_active=False)
-        if campaign.ci_width_target is not None:
-            for item in items.filter(is_active=True).select_related("pool_item"):
-                pool_item = item.pool_item
-                if pool_item.ci_low is not None and pool_item.ci_high - pool_item.ci_low <= campaign.ci_width_target:
-                    CampaignItem.objects.filter(pk=item.pk).update(is_active=False)
-    else:
-        items.filter(judgments_count__gt=0).update(judgments_count=F("judgments_count") - 1)
-        items.filter(judgments_count__lt=campaign.judgments_per_item).update(is_active=True)
-    CampaignMember.objects.filter(campaign=campaign, annotator=annotator).update(
-        judgments_count=F("judgments_count") + delta
-    )
+def _do_counters_after_judgment(  # type: ignore[no-untyped-def]
+    *, campaign: Campaign, assignment: Assignment, annotator, delta: int, member_counters: dict[str, int] | None = None
+) -> None:
+    """Call inside the submitting (or undoing) transaction. Keeps exposure counters and stopping targets exact, and
+    adds `member_counters` (quality counters of the answer, negated for an undo) to the annotator's membership.
+    Quality-control answers count for the annotator only: no item's exposure moves."""
+    if not is_quality_check(assignment):
+        items = CampaignItem.objects.filter(campaign=campaign, pool_item_id__in=assignment.item_ids)
+        # Lock the items in id order first: concurrent submits touching overlapping items then cannot deadlock.
+        list(items.select_for_update().order_by("id").values_list("id", flat=True))
+        if delta > 0:
+            items.filter(in_flight__gt=0).update(in_flight=F("in_flight") - 1)
+            items.update(judgments_count=F("judgments_count") + 1)
+            _do_stopping_rule(campaign=campaign, items=items)
+        else:
+            items.filter(judgments_count__gt=0).update(judgments_count=F("judgments_count") - 1)
+            items.filter(judgments_count__lt=campaign.judgments_per_item).update(is_active=True)
+    updates = {"judgments_count": F("judgments_count") + delta}
+    for field, increment in (member_counters or {}).items():
+        updates[field] = F(field) + increment * delta
+    CampaignMember.objects.filter(campaign=campaign, annotator=annotator).update(**updates)
+
+
+def _do_stopping_rule(*, campaign: Campaign, items) -> int:  # type: ignore[no-untyped-def]
+    """Retire the active items among `items` that reached the campaign's stopping targets: judgments_per_item
+    judgments, or a published 95 % interval at most ci_width_target intensity points wide. One UPDATE."""
+    stop = Q(judgments_count__gte=campaign.judgments_per_item)
+    if campaign.ci_width_target is not None:
+        stop |= Q(pool_item__ci_low__isnull=False, pool_item__ci_high__lte=F("pool_item__ci_low") + campaign.ci_width_target)
+    return CampaignItem.objects.filter(pk__in=items.filter(stop, is_active=True).values("pk")).update(is_active=False)
+
+
+def campaign_items_apply_stopping(*, campaign: Campaign) -> int:
+    """Apply the stopping rule to every item of the campaign, without waiting for a new judgment: run after a fit
+    is published (its intervals may now be narrow enough) and periodically. Returns the number of items retired."""
+    retired = _do_stopping_rule(campaign=campaign, items=CampaignItem.objects.filter(campaign=campaign))
+    if retired:
+        logger.info("stopping rule retired %s items of campaign %s", retired, campaign.pk)
+    return retired
 
 
 def _request_refit_on_commit(value_id: int) -> None:
@@ -187,7 +218,15 @@ def judgment_undo(*, judgment_id: int, annotator, window_s: int = UNDO_WINDOW_S)
             raise ApplicationError(f"Judgments can be undone for {window_s} seconds only.", status_code=409)
         JudgmentRetraction.objects.create(judgment=judgment)
         campaign = judgment.campaign
-        _do_counters_after_judgment(campaign=campaign, assignment=judgment.assignment, annotator=annotator, delta=-1)
+        original = judgment.assignment
+        # take the answer's quality counters back too (a gold or attention answer is scored again when re-answered)
+        counters = quality.answer_counters(
+            campaign=campaign, assignment=original, groups=judgment.ordering, kind=judgment.kind,
+            latency_ms=judgment.latency_ms,
+        )
+        _do_counters_after_judgment(
+            campaign=campaign, assignment=original, annotator=annotator, delta=-1, member_counters=counters
+        )
         # Close any lease handed out since, so the undone comparison is next.
         for lease in Assignment.objects.filter(campaign=campaign, annotator=annotator, status=Assignment.Status.OPEN):
             _do_lease_expire(lease, status=Assignment.Status.RELEASED)
@@ -197,10 +236,14 @@ def judgment_undo(*, judgment_id: int, annotator, window_s: int = UNDO_WINDOW_S)
             value_id=judgment.value_id,
             shown_order=list(judgment.shown_order),
             reason="undo: the same comparison again",
-            repeat_of=judgment.assignment,
+            repeat_of=original,
+            gold=original.gold_id,
+            attention_check=original.attention_check_id,
+            key=original.comparison_key,
             now=timezone.now(),
         )
-        _request_refit_on_commit(judgment.value_id)
+        if not judgment.is_quality_check:
+            _request_refit_on_commit(judgment.value_id)
     return again
 
 
