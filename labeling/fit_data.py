@@ -241,14 +241,18 @@ class AnnotatorPreferences:
     judgment_latencies_ms: np.ndarray  # NaN where the client sent none
 
 
-def value_annotator_preferences(*, value_id: int) -> AnnotatorPreferences:
-    """Read the pairwise preferences of every annotator of one value, from the judgments fits use."""
+def value_annotator_preferences(*, value_id: int, watermark: int | None = None) -> AnnotatorPreferences:
+    """Read the pairwise preferences of every annotator of one value, from the judgments fits use (up to a
+    watermark when given, e.g. that of the published fit)."""
     annotators: list[int] = []
     winners: list[int] = []
     losers: list[int] = []
     judgment_annotators: list[int] = []
     latencies: list[float] = []
-    rows = fit_judgments(value_id=value_id).values_list("annotator_id", "kind", "ordering", "latency_ms")
+    judgments = fit_judgments(value_id=value_id)
+    if watermark is not None:
+        judgments = judgments.filter(id__lte=watermark)
+    rows = judgments.values_list("annotator_id", "kind", "ordering", "latency_ms")
     for annotator_id, kind, ordering, latency_ms in rows.iterator(chunk_size=_READ_CHUNK):
         judgment_annotators.append(annotator_id)
         latencies.append(np.nan if latency_ms is None else float(latency_ms))

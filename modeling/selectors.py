@@ -164,26 +164,32 @@ class AnnotatorAgreement:
         return None if self.agreement is None else 100 * self.agreement
 
 
-ANNOTATOR_TABLE_CACHE_S = 60
+ANNOTATOR_TABLE_CACHE_S = 600
 
 
 def value_annotator_agreement(*, value: Value) -> list[AnnotatorAgreement]:
-    """Per annotator of the value: judgments, median latency and agreement with the published fit, busiest first.
+    """Per annotator of the value, as of the published fit (the judgments it read): judgments, median latency and
+    agreement with it, busiest first.
 
     Every ranking implies pairwise preferences (best over all below it; for best–worst, best over the others and
-    the others over worst); agreement is the share of them the published utilities order the same way. Cached per
-    published fit and newest judgment, for a minute, because it reads every judgment of the value."""
+    the others over worst); agreement is the share of them the published utilities order the same way. The table
+    reads every judgment of the value, so it is cached per published fit; before the first fit it has judgment
+    counts only."""
     from django.core.cache import cache
 
     from labeling.fit_data import value_annotator_preferences, value_latest_judgment_id
 
-    pointer = PublishedFit.objects.filter(value=value).values_list("fit_id", "published_at").first()
-    published = f"{pointer[0]}@{pointer[1].timestamp()}" if pointer else "none"
-    key = f"modeling:annotator-agreement:{value.pk}:{published}:{value_latest_judgment_id(value_id=value.pk)}"
+    pointer = PublishedFit.objects.filter(value=value).values_list("fit_id", "published_at", "fit__watermark").first()
+    if pointer is not None:
+        fit_id, published_at, watermark = pointer
+        key = f"modeling:annotator-agreement:{value.pk}:{fit_id}@{published_at.timestamp()}"
+    else:
+        watermark = None
+        key = f"modeling:annotator-agreement:{value.pk}:unfitted:{value_latest_judgment_id(value_id=value.pk)}"
     cached = cache.get(key)
     if cached is not None:
         return cached
-    preferences = value_annotator_preferences(value_id=value.pk)
+    preferences = value_annotator_preferences(value_id=value.pk, watermark=watermark)
     scored = list(
         PoolItem.objects.filter(value=value, utility__isnull=False).order_by("id").values_list("id", "utility")
     )
@@ -201,10 +207,14 @@ def value_annotator_agreement(*, value: Value) -> list[AnnotatorAgreement]:
     n_pairs = np.bincount(pair_index[known], minlength=annotators.size)
     agreeing = np.bincount(pair_index[known], weights=agree, minlength=annotators.size)
 
+    # Each annotator's latencies as one slice of the latencies sorted by annotator.
+    by_annotator = np.split(
+        preferences.judgment_latencies_ms[np.argsort(judgment_index, kind="stable")], np.cumsum(n_judgments)[:-1]
+    )
     names = dict(User.objects.filter(pk__in=annotators.tolist()).values_list("pk", "username"))
     rows = []
     for position, annotator_id in enumerate(annotators.tolist()):
-        latencies = preferences.judgment_latencies_ms[judgment_index == position]
+        latencies = by_annotator[position]
         latencies = latencies[np.isfinite(latencies)]
         rows.append(
             AnnotatorAgreement(
