@@ -1,5 +1,6 @@
-"""Who may use which URL: for every URL pattern of ValueFlow, the least role that may GET it and, where the endpoint
-takes POST, the least role that may POST to it. Roles are ordered anonymous < annotator < researcher < admin.
+"""Who may use which URL: for every URL pattern of ValueFlow, the least role that may GET it and, for each unsafe
+method the endpoint takes (POST, PUT, PATCH, DELETE), the least role that may use that method. Roles are ordered
+anonymous < annotator < researcher < admin.
 
 tests/test_permission_matrix.py checks every entry against every role, and fails when the project has a URL pattern
 this table does not declare: a new endpoint is added here in the same change, with its rule.
@@ -51,8 +52,11 @@ class Endpoint:
     route: str
     # Least role that may GET it; None when the endpoint refuses GET (405) for everyone.
     get: str | None
-    # Least role that may POST to it; None when the endpoint takes no POST.
+    # Least role that may POST to it; None when the endpoint takes no POST. Likewise for PUT, PATCH and DELETE.
     post: str | None = None
+    put: str | None = None
+    patch: str | None = None
+    delete: str | None = None
     # Sample values for the pattern's parameters, built from the objects test_permission_matrix.py creates.
     kwargs: Callable[[Any], dict[str, Any]] | None = None
     # Why a 404 for the sample object still shows the permission check was passed (empty: a 404 is a failure).
@@ -62,6 +66,12 @@ class Endpoint:
     @property
     def is_api(self) -> bool:
         return self.route.startswith("api/")
+
+    @property
+    def methods(self) -> dict[str, str]:
+        """Each method the endpoint takes, with the least role that may use it."""
+        declared = {"GET": self.get, "POST": self.post, "PUT": self.put, "PATCH": self.patch, "DELETE": self.delete}
+        return {method: role for method, role in declared.items() if role is not None}
 
 
 ENDPOINTS: list[Endpoint] = [
@@ -314,9 +324,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "api/v1/backends/<int:backend_id>/",
         get=ADMIN,
+        patch=ADMIN,
         kwargs=lambda objects: {"backend_id": MISSING_ID},
         missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
-        note="PATCH (admins) changes fields",
+        note="PATCH changes fields",
     ),
     Endpoint(
         "api/v1/backends/<int:backend_id>/test/",
@@ -330,9 +341,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "api/v1/query-sets/<int:query_set_id>/",
         get=RESEARCHER,
+        delete=ADMIN,
         kwargs=lambda objects: {"query_set_id": MISSING_ID},
         missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
-        note="DELETE (admins) removes a set no evaluation uses",
+        note="DELETE removes a set no evaluation uses",
     ),
     Endpoint("api/v1/snapshots/", get=RESEARCHER, post=RESEARCHER),
     Endpoint("api/v1/snapshots/diff/", get=RESEARCHER),
