@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import socket
 import threading
 import time
@@ -47,7 +48,8 @@ class ChatBackend(Protocol):
         max_new_tokens: int = 160,
         seed: int | None = None,
     ) -> list[str]:
-        """One answer per conversation, in the order given. Raises BackendError when an answer cannot be had."""
+        """One answer per conversation, in the order given, without control characters (`clean_answer`).
+        Raises BackendError when an answer cannot be had, ValueError for malformed conversations."""
         ...
 
 
@@ -70,6 +72,16 @@ class BackendHTTPError(BackendError):
 
 class BackendResponseError(BackendError):
     """The endpoint answered, but not with a chat completion we can read (invalid JSON, missing fields)."""
+
+
+# C0 control characters other than tab, newline and carriage return, and DEL. Small or broken models emit them;
+# PostgreSQL text and jsonb columns refuse NUL outright, and none of them means anything in an answer.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_answer(text: str) -> str:
+    """An answer as stored and judged: control characters removed, surrounding whitespace stripped."""
+    return _CONTROL_CHARACTERS.sub("", text).strip()
 
 
 def validate_conversations(conversations: Sequence[Sequence[Message]]) -> None:
@@ -233,7 +245,7 @@ class LocalTransformersBackend:
                         **sampling,
                     )
                 new_tokens = output[:, encoded["input_ids"].shape[1] :]
-                answers += [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+                answers += [clean_answer(text) for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
         return answers
 
 
@@ -439,10 +451,10 @@ def parse_chat_completion(raw: bytes, *, where: str = "chat completion") -> str:
         raise BackendResponseError(f"{where}: choices[0] has no message object")
     content = message.get("content")
     if content is None and isinstance(message.get("refusal"), str):
-        return str(message["refusal"])  # the OpenAI API puts safety refusals in their own field
+        return clean_answer(message["refusal"])  # the OpenAI API puts safety refusals in their own field
     if not isinstance(content, str):
         raise BackendResponseError(f"{where}: choices[0].message.content is {type(content).__name__}, not text")
-    return content.strip()
+    return clean_answer(content)
 
 
 def _snippet(raw: bytes, limit: int = 120) -> str:

@@ -134,3 +134,8 @@ def test_bad_generation_arguments_are_refused(tiny_backend):
         tiny_backend.chat([ask("x")], max_new_tokens=0)
     with pytest.raises(ValueError, match="temperature must be 0 or more"):
         tiny_backend.chat([ask("x")], temperature=-1)
+
+
+def test_answers_lose_control_characters_that_databases_refuse():
+    body = b'{"choices": [{"message": {"content": "  Be kind.\\u0000\\u001b Always.\\n\\tReally. "}}]}'
+    assert parse_chat_completion(body) == "Be kind. Always.\n\tReally."
