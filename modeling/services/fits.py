@@ -416,6 +416,11 @@ def _covers_all_judgments(fit: Fit) -> bool:
     return included == fit.n_judgments
 
 
+def _value_label(value_id: int) -> str:
+    row = Value.objects.filter(pk=value_id).values_list("theory__key", "key").first()
+    return f"{row[0]}:{row[1]}" if row else f"value {value_id}"
+
+
 def _refit_schedule(*, value_id: int, countdown_s: float, requested_by: Any = None) -> Job:
     """Create the value's refit job (or find the one already pending or running). A pending job that is waiting
     out its debounce delay is sent again now when the refit is due now; the second delivery finds it finished."""
@@ -425,7 +430,7 @@ def _refit_schedule(*, value_id: int, countdown_s: float, requested_by: Any = No
         kind=FIT_JOB_KIND,
         params={"value_id": value_id},
         created_by=requested_by,
-        title=f"Refit value {value_id}",
+        title=f"Refit {_value_label(value_id)}",
         queue=REFIT_QUEUE,
         dedupe_key=key,
         countdown_s=countdown_s,
