@@ -59,7 +59,11 @@ def query_set_list_view(request: HttpRequest) -> HttpResponse:
                     created_by=request.user,
                 )
             except ApplicationError as exc:
-                form.add_error("name" if exc.extra.get("field") == "name" else "file", exc.message)
+                if exc.extra.get("field") == "name":
+                    form.add_error("name", exc.message)
+                else:  # one line per problem, so a long list stays readable
+                    lines = exc.message.split("\n")
+                    form.add_error("file", forms.ValidationError(lines))
             else:
                 messages.success(request, f"Imported {query_set.queries.count()} queries into “{query_set.name}”.")
                 return redirect("modeling:query_set_detail", query_set_id=query_set.pk)
