@@ -28,6 +28,8 @@ logger = logging.getLogger("valueflow.assignment")
 # spreads concurrent annotators over more items.
 WINDOW_PER_SLOT = 4
 MIN_WINDOW = 16
+# Balanced sampling reads this many times the window (by judgments) and locks the window's least-leased rows.
+WINDOW_SPREAD = 4
 # Balanced sampling: share of comparisons that take one item from anywhere in the pool, keeping the comparison
 # graph connected (adaptive sampling has its own `Campaign.random_fraction` of wholly random comparisons).
 RANDOM_PARTNER_RATE = 0.25
@@ -355,12 +357,17 @@ def _adaptive_choice(*, campaign: Campaign, eligible, value_id: int, seen: set[s
 
 
 def _least_exposed_window(eligible, size: int) -> list[int]:  # type: ignore[no-untyped-def]
-    """The least-judged eligible items, locked. Ordered by judgments_count alone so that the (campaign, value,
-    is_active, judgments_count) index yields them without sorting the pool (in_flight and id as tie-breakers cost a
-    sort of every eligible row: ~100 ms at 100K items). Concurrent requests still take different rows (SKIP
-    LOCKED), and items in open leases stop being eligible once their exposure reaches the target."""
+    """The least-exposed eligible items (fewest judgments, then fewest open leases), locked.
+
+    Two short queries instead of one ORDER BY judgments_count, in_flight, id over the pool: that sort reads every
+    eligible row (~100 ms at 100K items). Ordered by judgments_count alone, the (campaign, value, is_active,
+    judgments_count) index yields the first rows at once; among a few times the window of those, the rows with
+    the fewest open leases are locked, so concurrent annotators still spread over different items.
+    """
+    nearest = eligible.order_by("judgments_count").values_list("id", flat=True)[: size * WINDOW_SPREAD]
+    ordered = eligible.filter(id__in=list(nearest)).order_by("judgments_count", "in_flight", "id")
     # sorted, so that a seeded sampler draws the same comparisons whatever order the rows came back in
-    return sorted(_locked_ids(eligible.order_by("judgments_count"), size))
+    return sorted(_locked_ids(ordered, size))
 
 
 def _locked_ids(items, size: int) -> list[int]:  # type: ignore[no-untyped-def]
