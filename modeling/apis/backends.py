@@ -110,7 +110,8 @@ class BackendDetailApi(APIView):
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         if not serializer.validated_data:
-            raise ApplicationError("Send at least one field to change.", extra={"fields": list(_BackendFields().fields)})
+            fields = list(_BackendFields().fields)
+            raise ApplicationError("Send at least one field to change.", extra={"fields": fields})
         backend = backend_update(backend=backend, **serializer.validated_data)
         return Response(BackendOutputSerializer(backend, context={"request": request}).data)
 

@@ -64,7 +64,9 @@ class QuerySetListApi(_ReadResearchersWriteAdmins):
 
         def validate_file(self, upload):  # type: ignore[no-untyped-def]
             if upload.size > MAX_QUERY_FILE_BYTES:
-                raise serializers.ValidationError(f"The file is {upload.size:,} bytes; the limit is {MAX_QUERY_FILE_BYTES:,}.")
+                raise serializers.ValidationError(
+                    f"The file is {upload.size:,} bytes; the limit is {MAX_QUERY_FILE_BYTES:,}."
+                )
             return upload
 
     @extend_schema(responses=QuerySetOutputSerializer(many=True))

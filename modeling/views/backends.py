@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import admin_required
 from common.exceptions import ApplicationError
 from common.selectors import job_list_visible_to
-from modeling.models import ModelBackend
 from modeling.ml.llm.smollm import SMOLLM2_MODEL_ID
+from modeling.models import ModelBackend
 from modeling.services.backends import (
     GENERATION_KEYS,
     backend_api_key_is_set,

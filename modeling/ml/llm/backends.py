@@ -168,7 +168,9 @@ class LocalTransformersBackend:
                     self.model_path_or_id, gguf_file=self.gguf_file, cache_dir=self.cache_dir
                 )
             except (OSError, ValueError) as exc:
-                raise BackendError(f"Backend {self.name!r}: cannot load model {self.model_path_or_id!r}: {exc}") from exc
+                raise BackendError(
+                    f"Backend {self.name!r}: cannot load model {self.model_path_or_id!r}: {exc}"
+                ) from exc
             model.to(self.device)
             model.eval()
             self._model, self._tokenizer = model, _prepare_tokenizer(tokenizer)
@@ -198,12 +200,12 @@ class LocalTransformersBackend:
         except Exception as exc:  # noqa: BLE001 - templates raise jinja errors for roles they do not support
             if conversation and conversation[0]["role"] == "system" and len(conversation) > 1:
                 # Some chat templates (Gemma, Mistral v1) refuse a system role: fold it into the first user turn.
-                folded = [
-                    {"role": conversation[1]["role"], "content": f"{conversation[0]['content']}\n\n{conversation[1]['content']}"},
-                    *conversation[2:],
-                ]
+                system, first, *rest = conversation
+                folded = [{"role": first["role"], "content": f"{system['content']}\n\n{first['content']}"}, *rest]
                 return self.render(folded)
-            raise BackendError(f"Backend {self.name!r}: the chat template cannot render this conversation: {exc}") from exc
+            raise BackendError(
+                f"Backend {self.name!r}: the chat template cannot render this conversation: {exc}"
+            ) from exc
 
     def chat(
         self,
@@ -230,7 +232,8 @@ class LocalTransformersBackend:
                 prompts = [self.render(conversation) for conversation in batch]
                 # The template already holds the special tokens (BOS, role markers): adding them again shifts
                 # the model off its training format.
-                encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+                encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+                encoded = encoded.to(self.device)
                 sampling: dict[str, Any] = (
                     {"do_sample": True, "temperature": float(temperature), "top_k": 0, "top_p": 1.0}
                     if temperature > 0

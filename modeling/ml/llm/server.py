@@ -180,7 +180,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key-env", default=None, help="require the key held by this environment variable")
     args = parser.parse_args(argv)
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
-    backend = LocalTransformersBackend(args.model, gguf_file=args.gguf_file, device=args.device, cache_dir=args.cache_dir)
+    backend = LocalTransformersBackend(
+        args.model, gguf_file=args.gguf_file, device=args.device, cache_dir=args.cache_dir
+    )
     backend.load()
     server = ChatServer(backend, port=args.port, api_key=api_key)
     print(f"Serving {backend.name} at {server.base_url} (Ctrl-C stops)", flush=True)

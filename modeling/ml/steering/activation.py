@@ -189,7 +189,8 @@ def activation_steering(model: PreTrainedModel, vector: SteeringVector, alpha: f
     direction = torch.as_tensor(vector.direction, dtype=parameter.dtype, device=parameter.device)
     if direction.shape != (_hidden_size(model),):
         raise ValueError(
-            f"the steering direction has {direction.numel()} dimensions; the model's hidden size is {_hidden_size(model)}"
+            f"the steering direction has {direction.numel()} dimensions; "
+            f"the model's hidden size is {_hidden_size(model)}"
         )
 
     def steer(module: Any, inputs: Any, output: Any) -> Any:

@@ -58,12 +58,14 @@ def fake_gguf(tmp_path, monkeypatch):
 def test_a_gguf_is_converted_once_and_later_loads_use_the_copy(fake_gguf, tmp_path):
     source, reads = fake_gguf
     cache = tmp_path / "models"
-    first, _ = loading.load_gguf_cached(source.parent, gguf_file=source.name, cache_dir=cache, cache_name="tiny")
-    second, tokenizer = loading.load_gguf_cached(source.parent, gguf_file=source.name, cache_dir=cache, cache_name="tiny")
+    options = {"gguf_file": source.name, "cache_dir": cache, "cache_name": "tiny"}
+    first, _ = loading.load_gguf_cached(source.parent, **options)
+    second, tokenizer = loading.load_gguf_cached(source.parent, **options)
     assert len(reads) == 1
     assert (cache / "tiny" / loading.CONVERSION_MARKER).is_file()
     assert [p.name for p in cache.iterdir()] == ["tiny"]  # no staging folders left behind
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
+    weights = zip(first.state_dict().values(), second.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in weights)
     backend = LocalTransformersBackend.from_loaded(second, tokenizer, name="cached")
     assert len(backend.chat([[{"role": "user", "content": "hi"}]], max_new_tokens=4, seed=0)) == 1
 

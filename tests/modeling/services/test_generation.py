@@ -65,7 +65,8 @@ def benevolence(tmp_path) -> Value:
         writer.writerow(["text", "final_rating"])
         for i in range(30):
             rating = -10 + 20 * i / 29
-            writer.writerow([f"Text number {i}: I {'help' if rating > 0 else 'ignore'} my friends ({rating:.1f}).", f"{rating:.2f}"])
+            verb = "help" if rating > 0 else "ignore"
+            writer.writerow([f"Text number {i}: I {verb} my friends ({rating:.1f}).", f"{rating:.2f}"])
     texts_import(format="vidb", paths=[path])
     return Value.objects.get(theory__key="svt", key="benevolence")
 
