@@ -3,19 +3,25 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Sum, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum, When
 from django.db.models.functions import Least
 from django.utils import timezone
 
 from labeling.models import (
+    Adjudication,
     Assignment,
+    AttentionCheck,
     Campaign,
     CampaignInstructions,
     CampaignItem,
     CampaignMember,
+    Cohort,
     Concept,
+    CrowdSession,
+    GoldComparison,
     Judgment,
     PoolItem,
+    QualificationQuestion,
     Text,
     Theory,
     Value,
@@ -312,10 +318,10 @@ def campaign_list() -> QuerySet[Campaign]:
 
 
 def campaign_list_visible_to(*, user) -> QuerySet[Campaign]:  # type: ignore[no-untyped-def]
-    """Researchers see every campaign; annotators only those running now."""
+    """Researchers see every campaign; annotators only those running now (and open to them: see cohorts)."""
     campaigns = campaign_list()
     if not user.is_researcher:
-        campaigns = campaigns.filter(status=Campaign.Status.RUNNING)
+        campaigns = campaigns.filter(_open_to(user), status=Campaign.Status.RUNNING)
     return campaigns
 
 
@@ -323,8 +329,14 @@ def campaign_get_visible_to(*, campaign_id: int, user) -> Campaign | None:  # ty
     """One campaign the user may see (researchers: any; annotators: running ones), or None. One query."""
     campaigns = Campaign.objects.filter(pk=campaign_id)
     if not user.is_researcher:
-        campaigns = campaigns.filter(status=Campaign.Status.RUNNING)
+        campaigns = campaigns.filter(_open_to(user), status=Campaign.Status.RUNNING)
     return campaigns.first()
+
+
+def _open_to(user) -> Q:  # type: ignore[no-untyped-def]
+    """Campaigns an annotator may work on: those assigned to no cohort, and those of a cohort they belong to."""
+    links = Cohort.campaigns.through.objects.filter(campaign_id=OuterRef("pk"))
+    return Q(~Exists(links)) | Q(Exists(links.filter(cohort__members=user)))
 
 
 def campaign_instructions_history(*, campaign: Campaign) -> QuerySet[CampaignInstructions]:
@@ -347,8 +359,12 @@ def campaign_recent_assignments(*, campaign: Campaign, limit: int = 20) -> Query
 
 
 def annotator_campaign_list(*, annotator) -> QuerySet[Campaign]:  # type: ignore[no-untyped-def]
-    """Running campaigns, each with `my_judgments`: how many judgments this annotator gave there (undone left out)."""
-    return campaign_list().filter(status=Campaign.Status.RUNNING).annotate(
+    """Running campaigns open to the annotator, each with `my_judgments`: how many judgments they gave there (undone
+    left out)."""
+    campaigns = campaign_list().filter(status=Campaign.Status.RUNNING)
+    if not annotator.is_researcher:
+        campaigns = campaigns.filter(_open_to(annotator))
+    return campaigns.annotate(
         my_judgments=Count(
             "judgments",
             filter=Q(judgments__annotator=annotator, judgments__retraction__isnull=True),
@@ -397,3 +413,86 @@ def assignment_of_annotator(*, assignment_id: int, annotator, campaign: Campaign
 def judgment_of_annotator(*, judgment_id: int, annotator, campaign: Campaign) -> Judgment | None:  # type: ignore[no-untyped-def]
     """The annotator's own judgment in `campaign`; None for anyone else's or an unknown id."""
     return Judgment.objects.filter(pk=judgment_id, annotator=annotator, campaign=campaign).first()
+
+
+# --- quality control, crowd sessions and cohorts ----------------------------------------------------------------
+
+
+def campaign_quality_members(*, campaign: Campaign) -> list[CampaignMember]:
+    """The campaign's annotators with their quality figures: paused, removed and flagged ones first (the review
+    list), then the rest by judgments. Each row has `flags` (the rules their figures break, with evidence)."""
+    members = list(campaign.members.select_related("annotator", "state_changed_by"))
+    for member in members:
+        member.flags = (member.qc or {}).get("flags", [])  # type: ignore[attr-defined]
+    state_order = {CampaignMember.State.PAUSED: 0, CampaignMember.State.REMOVED: 1, CampaignMember.State.ACTIVE: 2}
+    members.sort(key=lambda m: (state_order[m.state], not m.flags, -m.judgments_count, m.annotator.username))  # type: ignore[attr-defined]
+    return members
+
+
+def campaign_member_get(*, campaign: Campaign, member_id: int) -> CampaignMember | None:
+    return campaign.members.select_related("annotator").filter(pk=member_id).first()
+
+
+def gold_comparison_list(*, campaign: Campaign) -> QuerySet[GoldComparison]:
+    return campaign.gold_comparisons.select_related("stronger__text", "weaker__text", "value").order_by("-id")
+
+
+def attention_check_list(*, campaign: Campaign) -> QuerySet[AttentionCheck]:
+    return campaign.attention_checks.order_by("-is_active", "id")
+
+
+def qualification_question_list(*, campaign: Campaign) -> QuerySet[QualificationQuestion]:
+    return campaign.qualification_questions.order_by("order", "id")
+
+
+def adjudication_list(*, campaign: Campaign, status: str = Adjudication.Status.OPEN) -> QuerySet[Adjudication]:
+    """A campaign's adjudications of one status, oldest first (the queue order), with both texts loaded."""
+    return (
+        campaign.adjudications.filter(status=status)
+        .select_related("item_a__text", "item_b__text", "value__theory", "decided_by")
+        .order_by("created_at", "id")
+    )
+
+
+def adjudication_counts(*, campaign: Campaign) -> dict[str, int]:
+    counts = dict(campaign.adjudications.values("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {status: counts.get(status, 0) for status in Adjudication.Status.values}
+
+
+def crowd_session_active(*, campaign: Campaign, annotator) -> CrowdSession | None:  # type: ignore[no-untyped-def]
+    """The annotator's active crowd session in the campaign (None for logged-in annotators)."""
+    return (
+        CrowdSession.objects.filter(campaign=campaign, annotator=annotator, status=CrowdSession.Status.ACTIVE)
+        .select_related("campaign")
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def crowd_session_latest(*, campaign: Campaign, annotator) -> CrowdSession | None:  # type: ignore[no-untyped-def]
+    return (
+        CrowdSession.objects.filter(campaign=campaign, annotator=annotator)
+        .select_related("campaign", "annotator")
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def crowd_session_counts(*, campaign: Campaign) -> dict[str, int]:
+    counts = dict(campaign.crowd_sessions.values("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {status: counts.get(status, 0) for status in CrowdSession.Status.values}
+
+
+def cohort_list() -> QuerySet[Cohort]:
+    return Cohort.objects.annotate(
+        member_count=Count("members", distinct=True), campaign_count=Count("campaigns", distinct=True)
+    ).order_by("name")
+
+
+def cohort_get(*, cohort_id: int) -> Cohort | None:
+    return Cohort.objects.prefetch_related("members", "campaigns").filter(pk=cohort_id).first()
+
+
+def campaign_is_open_to(*, campaign: Campaign, user) -> bool:  # type: ignore[no-untyped-def]
+    """Whether cohorts let the user work on the campaign (researchers may always look)."""
+    return user.is_researcher or Campaign.objects.filter(_open_to(user), pk=campaign.pk).exists()

@@ -60,3 +60,21 @@ def test_crowd_links_cannot_enter_a_cohort_campaign(researcher):
     with pytest.raises(ApplicationError, match="invited annotators only"):
         crowd_session_start(campaign=campaign, arrival=crowd_arrival_parse(params=params))
     assert not User.objects.filter(username="prolific-p1").exists()
+
+
+def test_annotators_see_and_open_only_campaigns_their_cohorts_allow(researcher, annotator, other_annotator):
+    from labeling.selectors import annotator_campaign_list, campaign_get_visible_to, campaign_list_visible_to
+
+    open_campaign = running_campaign(values=[value_with_pool(n_items=4)], created_by=researcher, name="Open")
+    closed = running_campaign(values=[value_with_pool(n_items=4)], created_by=researcher, name="Panel only")
+    panel = cohort_create(name="Panel")
+    cohort_members_add(cohort=panel, usernames=[annotator.username])
+    cohort_campaign_assign(cohort=panel, campaign=closed)
+
+    assert {c.name for c in annotator_campaign_list(annotator=annotator)} == {"Open", "Panel only"}
+    assert {c.name for c in annotator_campaign_list(annotator=other_annotator)} == {"Open"}
+    assert {c.name for c in campaign_list_visible_to(user=other_annotator)} == {"Open"}
+    assert campaign_get_visible_to(campaign_id=closed.pk, user=other_annotator) is None
+    assert campaign_get_visible_to(campaign_id=closed.pk, user=annotator) == closed
+    assert campaign_get_visible_to(campaign_id=open_campaign.pk, user=other_annotator) == open_campaign
+    assert campaign_get_visible_to(campaign_id=closed.pk, user=researcher) == closed
