@@ -5,7 +5,7 @@ from accounts import views
 
 app_name = "accounts"
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("users/", views.user_list, name="user_list"),
     path("users/<int:user_id>/role/", views.user_role_update, name="user_role_update"),

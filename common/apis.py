@@ -1,6 +1,7 @@
 """Job status over the API: the same data the progress bar polls."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,12 +30,16 @@ class JobOutputSerializer(serializers.Serializer):
 class JobListApi(APIView):
     """Jobs the caller may see (researchers: all; others: their own), newest first."""
 
+    @extend_schema(operation_id="jobs_list", responses=JobOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         jobs = job_list_visible_to(user=request.user)[:100]
         return Response(JobOutputSerializer(jobs, many=True).data)
 
 
 class JobDetailApi(APIView):
+    """One job the caller may see: status, progress, message, result or error."""
+
+    @extend_schema(operation_id="jobs_retrieve", responses=JobOutputSerializer)
     def get(self, request: Request, job_id: int) -> Response:
         job = get_object_or_404(job_list_visible_to(user=request.user), pk=job_id)
         return Response(JobOutputSerializer(job).data)

@@ -1,4 +1,4 @@
-"""Job pages (a live progress bar polled by htmx) and the health check."""
+"""Job pages (a live progress bar polled by htmx), the health check and the readiness check."""
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from accounts.permissions import researcher_required
+from common.readiness import readiness_report
 from common.selectors import job_list_visible_to
 
 
@@ -27,3 +28,10 @@ def health(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness for load balancers: 200 when PostgreSQL, the cache and the broker answer; 503 naming the ones that
+    do not (common/readiness.py)."""
+    report = readiness_report()
+    return JsonResponse(report, status=200 if report["status"] == "ready" else 503)

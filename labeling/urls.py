@@ -5,6 +5,7 @@ from django.urls import path  # noqa: F401
 from labeling.views import annotate as annotate_views
 from labeling.views import campaigns as campaign_views
 from labeling.views import imports as import_views
+from labeling.views import participants as participant_views
 from labeling.views import taxonomy as taxonomy_views
 from labeling.views import texts as text_views
 
@@ -29,4 +30,9 @@ urlpatterns: list = [
     path("annotate/<int:campaign_id>/", annotate_views.annotate, name="annotate"),
     path("annotate/<int:campaign_id>/submit/", annotate_views.annotate_submit, name="annotate_submit"),
     path("annotate/<int:campaign_id>/undo/", annotate_views.annotate_undo, name="annotate_undo"),
+    path(
+        "participants/<int:user_id>/withdraw/",
+        participant_views.participant_withdraw_view,
+        name="participant_withdraw",
+    ),
 ]

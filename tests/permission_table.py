@@ -11,7 +11,9 @@ only admins get the staff flag (accounts.services.user_role_set).
 Decisions recorded here:
 - /api/schema/ and /api/docs/ are public. The OpenAPI schema documents the endpoints, which every client needs to
   know, and holds no data; every data endpoint it lists still checks the caller's role.
-- /health/ is public so that load balancers and Docker healthchecks can call it; it reveals only "ok".
+- /health/ is public so that load balancers and Docker healthchecks can call it; it reveals only "ok". /ready/ is
+  public for the same reason; it names which dependency (database, cache, broker) failed, nothing more.
+- /metrics is guarded by a token or the loopback interface rather than a role: Prometheus scrapers have no session.
 - A job is visible to its creator and to researchers and admins. Others get 404 rather than 403, so job ids
   do not reveal what exists; test_permission_matrix.py checks that separately.
 """
@@ -215,6 +217,13 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("accounts/logout/", get=None, post=ANONYMOUS, note="logout is a POST; GET is refused with 405"),
     Endpoint("accounts/users/", get=ADMIN),
     Endpoint(
+        "participants/<int:user_id>/withdraw/",
+        get=ADMIN,
+        post=ADMIN,
+        kwargs=lambda objects: {"user_id": objects.other_annotator.pk},
+        note="GET shows what a withdrawal deletes; POST deletes it (the empty matrix POST withdraws a sample user)",
+    ),
+    Endpoint(
         "accounts/users/<int:user_id>/role/",
         get=None,
         post=ADMIN,
@@ -223,6 +232,13 @@ ENDPOINTS: list[Endpoint] = [
     ),
     # --- operations -------------------------------------------------------------------------------------------
     Endpoint("health/", get=ANONYMOUS),
+    Endpoint("ready/", get=ANONYMOUS, note="readiness for load balancers: names the failed dependency, no data"),
+    Endpoint(
+        "metrics",
+        get=ANONYMOUS,
+        note="Prometheus: a bearer token (VALUEFLOW_METRICS_TOKEN) or, without one, loopback only — not a role; "
+        "tests/operations/test_metrics.py checks the token and the refusal from elsewhere",
+    ),
     Endpoint("api/schema/", get=ANONYMOUS),
     Endpoint("api/docs/", get=ANONYMOUS),
     # --- REST API ---------------------------------------------------------------------------------------------

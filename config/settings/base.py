@@ -5,6 +5,8 @@ from pathlib import Path
 
 import environ
 
+from common.cache import cache_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
@@ -47,6 +49,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A database connection lost mid-request answers 503 + Retry-After with a JSON body (common/middleware.py).
+    "common.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -112,7 +116,8 @@ VALUEFLOW_MAX_IMPORT_BYTES = env.int("VALUEFLOW_MAX_IMPORT_BYTES", default=200 *
 # --- cache ----------------------------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Redis outages degrade to cache misses instead of failing requests (common/cache.py).
+    CACHES = {"default": cache_settings(REDIS_URL)}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -120,7 +125,8 @@ else:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        # basic auth with the log-in form's failed-attempt limit (accounts/ratelimit.py)
+        "accounts.authentication.RateLimitedBasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -135,6 +141,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets are named "kind" (a judgment's, a model backend's): name their schema enums apart.
+    "ENUM_NAME_OVERRIDES": {
+        "JudgmentKindEnum": "labeling.models.judgments.Judgment.Kind",
+        "BackendKindEnum": "modeling.models.steering.ModelBackend.Kind",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------------------
@@ -175,14 +186,36 @@ MODELING_ARTIFACTS_DIR = Path(env("MODELING_ARTIFACTS_DIR", default=str(DATA_DIR
 MODELING_DEVICE = env("MODELING_DEVICE", default="cpu")
 
 # --- logging --------------------------------------------------------------------------------------------------
+# DJANGO_LOG_FORMAT=json writes one JSON object per line (common/logging.py) for log collectors; plain is for people.
+# The audit trail (role changes, exports and downloads, withdrawals, blocked log-ins) is the "valueflow.audit"
+# logger; VALUEFLOW_AUDIT_LOG_FILE also appends it, as JSON lines, to a file of its own.
+LOG_FORMAT = env("DJANGO_LOG_FORMAT", default="plain")
+VALUEFLOW_AUDIT_LOG_FILE = env("VALUEFLOW_AUDIT_LOG_FILE", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "common.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "valueflow.audit": {"level": "INFO"}},
 }
+if VALUEFLOW_AUDIT_LOG_FILE:
+    LOGGING["handlers"]["audit_file"] = {
+        "class": "logging.FileHandler", "filename": VALUEFLOW_AUDIT_LOG_FILE, "formatter": "json",
+    }
+    LOGGING["loggers"]["valueflow.audit"]["handlers"] = ["audit_file"]
+
+# --- security -------------------------------------------------------------------------------------------------
+# Failed log-ins allowed per username and client address within the window before further tries get 429.
+VALUEFLOW_LOGIN_MAX_FAILURES = env.int("VALUEFLOW_LOGIN_MAX_FAILURES", default=10)
+VALUEFLOW_LOGIN_WINDOW_S = env.int("VALUEFLOW_LOGIN_WINDOW_S", default=900)
+# Behind a reverse proxy: the request header holding the client's address (e.g. HTTP_X_REAL_IP); empty: REMOTE_ADDR.
+VALUEFLOW_CLIENT_IP_HEADER = env("VALUEFLOW_CLIENT_IP_HEADER", default="")
+# /metrics (Prometheus) answers a scraper sending "Authorization: Bearer <token>"; without a token, loopback only.
+VALUEFLOW_METRICS_TOKEN = env("VALUEFLOW_METRICS_TOKEN", default="")
 
 # --- demo -----------------------------------------------------------------------------------------------------
 # Password given to the demo users that `manage.py setup_demo` (and the run command) creates.

@@ -4,6 +4,8 @@ secure-only cookies that need a TLS proxy in front. Not for serving users."""
 
 from django.conf import global_settings
 
+from common.cache import cache_settings
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -14,7 +16,7 @@ DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.
 DATABASES["default"]["CONN_MAX_AGE"] = 60
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/13")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CACHES = {"default": cache_settings(REDIS_URL)}
 # The benchmark server sends refit requests into a throwaway in-process queue by default: the benchmark measures
 # the annotation path, and a real broker would otherwise keep requests for values of a database that is dropped.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")

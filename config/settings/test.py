@@ -1,5 +1,7 @@
 """Tests: PostgreSQL and Redis over real loopback connections (started by the test command)."""
 
+from common.cache import cache_settings
+
 from .base import *  # noqa: F403
 from .base import BASE_DIR, env
 
@@ -7,7 +9,7 @@ DEBUG = False
 SECRET_KEY = "valueflow-test-key"
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/valueflow")}
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CACHES = {"default": cache_settings(REDIS_URL)}
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
 CELERY_TASK_ALWAYS_EAGER = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
