@@ -3,6 +3,7 @@ from django.urls import path  # noqa: F401
 from labeling.apis import annotate as annotate_apis
 from labeling.apis import campaigns as campaign_apis
 from labeling.apis import imports as import_apis
+from labeling.apis import quality as quality_apis
 from labeling.apis import taxonomy as taxonomy_apis
 from labeling.apis import texts as text_apis
 
@@ -29,4 +30,26 @@ urlpatterns: list = [
         name="api-assignment-submit",
     ),
     path("judgments/<int:judgment_id>/undo/", annotate_apis.JudgmentUndoApi.as_view(), name="api-judgment-undo"),
+    # quality control and cohorts (researchers)
+    path(
+        "campaigns/<int:campaign_id>/quality/", quality_apis.CampaignQualityApi.as_view(), name="api-campaign-quality"
+    ),
+    path(
+        "campaigns/<int:campaign_id>/members/<int:member_id>/state/",
+        quality_apis.CampaignMemberStateApi.as_view(),
+        name="api-campaign-member-state",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/adjudications/",
+        quality_apis.CampaignAdjudicationListApi.as_view(),
+        name="api-campaign-adjudications",
+    ),
+    path(
+        "adjudications/<int:adjudication_id>/decide/",
+        quality_apis.AdjudicationDecideApi.as_view(),
+        name="api-adjudication-decide",
+    ),
+    path("cohorts/", quality_apis.CohortListApi.as_view(), name="api-cohort-list"),
+    path("cohorts/<int:cohort_id>/members/", quality_apis.CohortMembersApi.as_view(), name="api-cohort-members"),
+    path("cohorts/<int:cohort_id>/campaigns/", quality_apis.CohortCampaignsApi.as_view(), name="api-cohort-campaigns"),
 ]

@@ -9,3 +9,4 @@ class LabelingConfig(AppConfig):
         from common.jobs import register_job_handler
 
         register_job_handler("labeling.import_texts", "labeling.services.imports.import_job_handler")
+        register_job_handler("labeling.quality_update", "labeling.services.quality.quality_update_job_handler")

@@ -33,7 +33,7 @@ class CampaignForm(forms.Form):
         help_text="Texts per comparison: pairwise 2, listwise 3–8, best–worst 4–6.",
     )
     allow_ties = forms.BooleanField(required=False, initial=True, help_text="Annotators may say two texts are equal.")
-    sampling = forms.ChoiceField(choices=Campaign.Sampling.choices, initial=Campaign.Sampling.BALANCED)
+    sampling = forms.ChoiceField(choices=Campaign.Sampling.choices, initial=Campaign.Sampling.ADAPTIVE)
     judgments_per_item = forms.IntegerField(
         initial=15, min_value=1, help_text="An item stops being asked once it was judged this many times."
     )

@@ -4,8 +4,10 @@ from django.urls import path  # noqa: F401
 
 from labeling.views import annotate as annotate_views
 from labeling.views import campaigns as campaign_views
+from labeling.views import crowd as crowd_views
 from labeling.views import imports as import_views
 from labeling.views import participants as participant_views
+from labeling.views import quality as quality_views
 from labeling.views import taxonomy as taxonomy_views
 from labeling.views import texts as text_views
 
@@ -35,4 +37,59 @@ urlpatterns: list = [
         participant_views.participant_withdraw_view,
         name="participant_withdraw",
     ),
+    # quality control: review, setup, the disagreement queue
+    path("campaigns/<int:campaign_id>/quality/", quality_views.quality_review, name="quality_review"),
+    path("campaigns/<int:campaign_id>/quality/refresh/", quality_views.quality_refresh, name="quality_refresh"),
+    path(
+        "campaigns/<int:campaign_id>/quality/members/<int:member_id>/",
+        quality_views.quality_member_state,
+        name="quality_member_state",
+    ),
+    path("campaigns/<int:campaign_id>/quality/setup/", quality_views.quality_setup, name="quality_setup"),
+    path("campaigns/<int:campaign_id>/quality/gold/", quality_views.quality_gold_create, name="quality_gold_create"),
+    path(
+        "campaigns/<int:campaign_id>/quality/gold/<int:gold_id>/",
+        quality_views.quality_gold_toggle,
+        name="quality_gold_toggle",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/quality/attention/",
+        quality_views.quality_attention_create,
+        name="quality_attention_create",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/quality/attention/<int:check_id>/",
+        quality_views.quality_attention_toggle,
+        name="quality_attention_toggle",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/quality/questions/",
+        quality_views.quality_question_create,
+        name="quality_question_create",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/quality/questions/<int:question_id>/delete/",
+        quality_views.quality_question_delete,
+        name="quality_question_delete",
+    ),
+    path("campaigns/<int:campaign_id>/adjudications/", quality_views.adjudication_queue, name="adjudication_queue"),
+    path(
+        "campaigns/<int:campaign_id>/adjudications/<int:adjudication_id>/",
+        quality_views.adjudication_decide_view,
+        name="adjudication_decide",
+    ),
+    # crowd platforms (Prolific, MTurk) and cohorts
+    path("crowd/<int:campaign_id>/start/", crowd_views.crowd_start, name="crowd_start"),
+    path("crowd/<int:campaign_id>/quiz/", crowd_views.crowd_quiz, name="crowd_quiz"),
+    path("crowd/<int:campaign_id>/complete/", crowd_views.crowd_complete, name="crowd_complete"),
+    path("crowd/<int:campaign_id>/return/", crowd_views.crowd_return, name="crowd_return"),
+    path("cohorts/", crowd_views.cohort_list_view, name="cohort_list"),
+    path("cohorts/<int:cohort_id>/", crowd_views.cohort_detail, name="cohort_detail"),
+    path("cohorts/<int:cohort_id>/members/", crowd_views.cohort_members_add_view, name="cohort_members_add"),
+    path(
+        "cohorts/<int:cohort_id>/members/<int:user_id>/remove/",
+        crowd_views.cohort_member_remove_view,
+        name="cohort_member_remove",
+    ),
+    path("cohorts/<int:cohort_id>/campaigns/", crowd_views.cohort_campaigns_edit, name="cohort_campaigns_edit"),
 ]

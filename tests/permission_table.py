@@ -41,11 +41,19 @@ NO_SAMPLE_SNAPSHOT = "no sample snapshot exists; the role check runs before the 
 # researcher_required come first), so an id that does not exist shows the check was passed.
 NO_SAMPLE_STEERING_OBJECT = "no sample backend or query set exists; the role check runs before the lookup"
 MISSING_ID = 2_000_000_000
+# Gold comparisons, attention checks, quiz questions, adjudications and cohorts are looked up after the role check
+# (researcher_required / IsResearcher come first), so an id that does not exist shows the check was passed.
+NO_SAMPLE_QC_OBJECT = "no sample gold pair, attention check, question, adjudication or cohort; the role check runs first"
 
 
 # Submitting or undoing an answer acts on the caller's own comparison or judgment. The sample request names none of
 # the caller's, so every logged-in role gets the ownership lookup's 404 — which comes after the login check.
 NOT_THE_CALLERS_OWN = "the request names no comparison or judgment of the caller's; the ownership lookup answers 404"
+
+
+def _campaign(objects: Any) -> dict[str, Any]:
+    """The sample (running) campaign, for routes whose only parameter is campaign_id."""
+    return {"campaign_id": objects.campaign.pk}
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,79 @@ ENDPOINTS: list[Endpoint] = [
         post=RESEARCHER,
         kwargs=lambda objects: {"campaign_id": objects.campaign.pk},
     ),
+    # --- researchers: quality control, the disagreement queue, cohorts ------------------------------------------
+    Endpoint("campaigns/<int:campaign_id>/quality/", get=RESEARCHER, kwargs=_campaign),
+    Endpoint(
+        "campaigns/<int:campaign_id>/quality/refresh/", get=None, post=RESEARCHER, kwargs=_campaign,
+        note="starts the recompute job (enqueued on commit)",
+    ),
+    Endpoint(
+        "campaigns/<int:campaign_id>/quality/members/<int:member_id>/",
+        get=None,
+        post=RESEARCHER,
+        kwargs=lambda objects: {
+            "campaign_id": objects.campaign.pk,
+            "member_id": objects.campaign.members.get(annotator=objects.users[ANNOTATOR]).pk,
+        },
+        note="the empty POST names no state: 400 with the reason on the page",
+    ),
+    Endpoint("campaigns/<int:campaign_id>/quality/setup/", get=RESEARCHER, post=RESEARCHER, kwargs=_campaign),
+    Endpoint("campaigns/<int:campaign_id>/quality/gold/", get=None, post=RESEARCHER, kwargs=_campaign),
+    Endpoint(
+        "campaigns/<int:campaign_id>/quality/gold/<int:gold_id>/", get=None, post=RESEARCHER,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk, "gold_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_QC_OBJECT,
+    ),
+    Endpoint("campaigns/<int:campaign_id>/quality/attention/", get=None, post=RESEARCHER, kwargs=_campaign),
+    Endpoint(
+        "campaigns/<int:campaign_id>/quality/attention/<int:check_id>/", get=None, post=RESEARCHER,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk, "check_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_QC_OBJECT,
+    ),
+    Endpoint("campaigns/<int:campaign_id>/quality/questions/", get=None, post=RESEARCHER, kwargs=_campaign),
+    Endpoint(
+        "campaigns/<int:campaign_id>/quality/questions/<int:question_id>/delete/", get=None, post=RESEARCHER,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk, "question_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_QC_OBJECT,
+    ),
+    Endpoint("campaigns/<int:campaign_id>/adjudications/", get=RESEARCHER, kwargs=_campaign),
+    Endpoint(
+        "campaigns/<int:campaign_id>/adjudications/<int:adjudication_id>/", get=None, post=RESEARCHER,
+        kwargs=lambda objects: {"campaign_id": objects.campaign.pk, "adjudication_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_QC_OBJECT,
+    ),
+    Endpoint("cohorts/", get=RESEARCHER, post=RESEARCHER, note="POST creates a cohort (the empty POST: 400)"),
+    Endpoint(
+        "cohorts/<int:cohort_id>/", get=RESEARCHER, kwargs=lambda objects: {"cohort_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_QC_OBJECT,
+    ),
+    Endpoint(
+        "cohorts/<int:cohort_id>/members/", get=None, post=RESEARCHER, kwargs=lambda objects: {"cohort_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_QC_OBJECT,
+    ),
+    Endpoint(
+        "cohorts/<int:cohort_id>/members/<int:user_id>/remove/", get=None, post=RESEARCHER,
+        kwargs=lambda objects: {"cohort_id": MISSING_ID, "user_id": objects.other_annotator.pk},
+        missing_object_ok=NO_SAMPLE_QC_OBJECT,
+    ),
+    Endpoint(
+        "cohorts/<int:cohort_id>/campaigns/", get=None, post=RESEARCHER, kwargs=lambda objects: {"cohort_id": MISSING_ID},
+        note="an unknown cohort or an empty POST is sent back to the cohort list",
+    ),
+    # --- crowd participants (Prolific, MTurk) -----------------------------------------------------------------
+    Endpoint(
+        "crowd/<int:campaign_id>/start/", get=ANONYMOUS, kwargs=_campaign,
+        note="the crowd platform's link logs participants in; without its parameters: 400 naming them",
+    ),
+    Endpoint(
+        "crowd/<int:campaign_id>/quiz/", get=ANNOTATOR, post=ANNOTATOR, kwargs=_campaign,
+        note="the sample campaign asks no quiz: straight on to the work page",
+    ),
+    Endpoint(
+        "crowd/<int:campaign_id>/complete/", get=ANNOTATOR, kwargs=_campaign,
+        note="without a crowd session: back to the annotator's campaigns",
+    ),
+    Endpoint("crowd/<int:campaign_id>/return/", get=ANNOTATOR, post=ANNOTATOR, kwargs=_campaign),
     # --- researchers: intensities and refits ------------------------------------------------------------------
     Endpoint("modeling/", get=RESEARCHER, note="the intensities dashboard"),
     Endpoint(
@@ -299,6 +380,31 @@ ENDPOINTS: list[Endpoint] = [
         post=ANNOTATOR,
         kwargs=lambda objects: {"judgment_id": objects.missing_judgment_id},
         missing_object_ok=NOT_THE_CALLERS_OWN,
+    ),
+    Endpoint("api/v1/campaigns/<int:campaign_id>/quality/", get=RESEARCHER, kwargs=_campaign),
+    Endpoint(
+        "api/v1/campaigns/<int:campaign_id>/members/<int:member_id>/state/",
+        get=None,
+        post=RESEARCHER,
+        kwargs=lambda objects: {
+            "campaign_id": objects.campaign.pk,
+            "member_id": objects.campaign.members.get(annotator=objects.users[ANNOTATOR]).pk,
+        },
+        note="the empty POST names no state: 400",
+    ),
+    Endpoint("api/v1/campaigns/<int:campaign_id>/adjudications/", get=RESEARCHER, kwargs=_campaign),
+    Endpoint(
+        "api/v1/adjudications/<int:adjudication_id>/decide/", get=None, post=RESEARCHER,
+        kwargs=lambda objects: {"adjudication_id": MISSING_ID}, missing_object_ok=NO_SAMPLE_QC_OBJECT,
+    ),
+    Endpoint("api/v1/cohorts/", get=RESEARCHER, post=RESEARCHER),
+    Endpoint(
+        "api/v1/cohorts/<int:cohort_id>/members/", get=None, post=RESEARCHER,
+        kwargs=lambda objects: {"cohort_id": MISSING_ID}, missing_object_ok=NO_SAMPLE_QC_OBJECT,
+    ),
+    Endpoint(
+        "api/v1/cohorts/<int:cohort_id>/campaigns/", get=None, post=RESEARCHER,
+        kwargs=lambda objects: {"cohort_id": MISSING_ID}, missing_object_ok=NO_SAMPLE_QC_OBJECT,
     ),
     Endpoint(
         "api/v1/values/<slug:theory_key>/<slug:value_key>/intensities/",

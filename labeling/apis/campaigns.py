@@ -97,7 +97,7 @@ class CampaignListApi(APIView):
         protocol = serializers.ChoiceField(choices=Campaign.Protocol.choices, default=Campaign.Protocol.PAIRWISE)
         list_size = serializers.IntegerField(default=2)
         allow_ties = serializers.BooleanField(default=True)
-        sampling = serializers.ChoiceField(choices=Campaign.Sampling.choices, default=Campaign.Sampling.BALANCED)
+        sampling = serializers.ChoiceField(choices=Campaign.Sampling.choices, default=Campaign.Sampling.ADAPTIVE)
         judgments_per_item = serializers.IntegerField(default=15)
         ci_width_target = serializers.FloatField(required=False, allow_null=True, default=None)
         per_annotator_cap = serializers.IntegerField(required=False, allow_null=True, default=None)

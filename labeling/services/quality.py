@@ -30,12 +30,14 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import Count, F, Sum
 from django.db.models.functions import Length
 from django.utils import timezone
-from scipy.stats import chi2
 
 from common.exceptions import ApplicationError
+from common.jobs import JobContext
+from common.models import Job
+from common.services import job_create
 from labeling.models import (
     Assignment,
     AttentionCheck,
@@ -394,6 +396,8 @@ def sequential_outlier_test(
     annotator who votes like the population stays below α however long they work. Flagged when M_j exceeds the
     (1 − α/2^k) quantile at any checkpoint reached. Votes in a bin where nobody else voted are left out.
     """
+    from scipy.stats import chi2  # only the periodic update needs scipy; keep it out of every request's imports
+
     referenced = [(disagrees, bin_) for disagrees, bin_ in votes if population.get(bin_, (0, 0))[0] > 0]
     n = len(referenced)
     disagreement = sum(d for d, _ in referenced) / n if n else None
@@ -565,3 +569,35 @@ def running_campaigns_quality_update() -> int:
             campaign_quality_update(campaign=campaign)
             updated += 1
     return updated
+
+
+# --- the "recompute now" job --------------------------------------------------------------------------------------
+
+QUALITY_JOB_KIND = "labeling.quality_update"
+
+
+def quality_update_start(*, campaign: Campaign, created_by) -> Job:  # type: ignore[no-untyped-def]
+    """A researcher asks for fresh figures now (the periodic task would do it within minutes): a job recomputes
+    the campaign's quality figures and refreshes its disagreement queue. A second request while one runs joins it."""
+    return job_create(
+        kind=QUALITY_JOB_KIND,
+        params={"campaign_id": campaign.pk},
+        created_by=created_by,
+        title=f"Quality figures of “{campaign.name}”",
+        dedupe_key=f"{QUALITY_JOB_KIND}:{campaign.pk}",
+    )
+
+
+def quality_update_job_handler(context: JobContext) -> dict[str, Any]:
+    from labeling.services.adjudication import adjudications_queue_refresh
+
+    campaign = Campaign.objects.get(pk=context.params["campaign_id"])
+    context.report(0.05, "Recomputing every annotator's quality figures")
+    members = campaign_quality_update(campaign=campaign)
+    context.report(0.7, "Looking for contested pairs")
+    queued = adjudications_queue_refresh(campaign=campaign)
+    states = dict(
+        CampaignMember.objects.filter(campaign=campaign).values("state").annotate(n=Count("id")).values_list("state", "n")
+    )
+    return {"members": members, "paused": states.get("paused", 0), "removed": states.get("removed", 0),
+            "contested_pairs_queued": queued}

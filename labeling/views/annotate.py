@@ -36,6 +36,7 @@ from labeling.selectors import (
 )
 from labeling.services.assignment import NextAssignment, assignment_next
 from labeling.services.judgments import UNDO_WINDOW_S, judgment_submit, judgment_undo
+from labeling.views.crowd import crowd_redirect
 
 CARD = "labeling/annotate.html#comparison-card"
 PAGE = "labeling/annotate.html"
@@ -62,6 +63,9 @@ def annotate(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The work page. Opening it leases a comparison (or resumes the open lease, so a reload shows the same one)."""
     campaign = _campaign_or_404(request, campaign_id)
     upcoming = assignment_next(campaign=campaign, annotator=request.user)
+    # crowd hook (views/crowd.py): the qualification quiz before work, the platform's completion page after it
+    if (elsewhere := crowd_redirect(request, campaign=campaign, reason=upcoming.reason)) is not None:
+        return elsewhere
     last = judgment_latest_undoable(campaign=campaign, annotator=request.user, window_s=UNDO_WINDOW_S)
     context = _card_context(request, campaign=campaign, upcoming=upcoming, last_judgment=last)
     return render(request, CARD if request.htmx else PAGE, context)
@@ -99,6 +103,8 @@ def annotate_submit(request: HttpRequest, campaign_id: int) -> HttpResponse:
         return redirect("labeling:annotate", campaign_id=campaign.pk)
     # A retried POST (created=False) gets the same next card: the lease handed out the first time is resumed.
     upcoming = assignment_next(campaign=campaign, annotator=request.user)
+    if (elsewhere := crowd_redirect(request, campaign=campaign, reason=upcoming.reason)) is not None:
+        return elsewhere  # a crowd participant's last answer: on to the completion redirect
     context = _card_context(request, campaign=campaign, upcoming=upcoming, last_judgment=result.judgment, saved=True)
     response = render(request, CARD, context)
     response["HX-Trigger"] = "judgment-saved"
