@@ -38,6 +38,10 @@ class ValueComparisons:
     - `item_judgment_counts[i]`: how many included judgments showed item i (0 = no judgments yet).
     - `n_judgments`: judgments read; `n_dropped`: those left out because fewer than two of their items are still
       in the pool (a text removed after it was judged).
+    - `pair_annotators` / `ordering_annotators` / `best_worst_annotators`: who gave each pair, ordering and
+      best–worst tuple (user ids, aligned with the arrays above), and `*_first_shown`: the dense index of the text
+      shown first (on the left), −1 when it left the pool. The fit estimates each annotator's reliability and
+      first-position bias from them.
     """
 
     value_id: int
@@ -58,6 +62,12 @@ class ValueComparisons:
     n_judgments: int
     n_dropped: int
     index_of: dict[int, int] = field(repr=False)
+    pair_annotators: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
+    pair_first_shown: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
+    ordering_annotators: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
+    ordering_first_shown: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
+    best_worst_annotators: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
+    best_worst_first_shown: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
 
     @property
     def n_items(self) -> int:
@@ -122,14 +132,22 @@ def value_comparisons(*, value_id: int, neither_weight: float = 0.5, watermark: 
     best_worst: list[BestWorst] = []
     best_worst_weights: list[float] = []
     shown: list[int] = []  # item occurrences of the non-pair judgments, for the per-item judgment counts
+    # who judged, and the text shown first (PoolItem id), per pair / ordering / best–worst tuple
+    pair_annotators: list[int] = []
+    pair_first_shown: list[int] = []
+    ordering_annotators: list[int] = []
+    ordering_first_shown: list[int] = []
+    best_worst_annotators: list[int] = []
+    best_worst_first_shown: list[int] = []
     n_judgments = n_dropped = 0
     rows = (
         fit_judgments(value_id=value_id)
         .filter(id__lte=watermark)
-        .values_list("kind", "ordering", "campaign_id", "weight")
+        .values_list("kind", "ordering", "campaign_id", "weight", "annotator_id", "shown_order__0")
     )
-    for kind, raw, campaign_id, weight in rows.iterator(chunk_size=_READ_CHUNK):
+    for kind, raw, campaign_id, weight, annotator_id, shown_first in rows.iterator(chunk_size=_READ_CHUNK):
         n_judgments += 1
+        shown_first = shown_first if isinstance(shown_first, int) else -1
         if kind != Judgment.Kind.BEST_WORST:
             if len(raw) == 2 and len(raw[0]) == 1 and len(raw[1]) == 1 and kind == Judgment.Kind.RANKING:
                 first.append(raw[0][0])
@@ -137,6 +155,8 @@ def value_comparisons(*, value_id: int, neither_weight: float = 0.5, watermark: 
                 tied.append(False)
                 pair_weights.append(weight)
                 pair_tie_sizes.append(tie_size_of_campaign.get(campaign_id, 1))
+                pair_annotators.append(annotator_id)
+                pair_first_shown.append(shown_first)
                 continue
             if len(raw) == 1 and len(raw[0]) == 2:
                 first.append(raw[0][0])
@@ -144,6 +164,8 @@ def value_comparisons(*, value_id: int, neither_weight: float = 0.5, watermark: 
                 tied.append(True)
                 pair_weights.append(weight * neither_weight if kind == Judgment.Kind.NEITHER else weight)
                 pair_tie_sizes.append(2)
+                pair_annotators.append(annotator_id)
+                pair_first_shown.append(shown_first)
                 continue
         groups = _dense_groups(raw, index_of)
         items = tuple(index for group in groups for index in group)
@@ -156,7 +178,13 @@ def value_comparisons(*, value_id: int, neither_weight: float = 0.5, watermark: 
                 continue
             best_worst.append((groups[0][0], groups[-1][0], items))
             best_worst_weights.append(weight)
-        elif kind == Judgment.Kind.NEITHER:
+            best_worst_annotators.append(annotator_id)
+            best_worst_first_shown.append(index_of.get(shown_first, -1))
+            shown.extend(items)
+            continue
+        ordering_annotators.append(annotator_id)
+        ordering_first_shown.append(index_of.get(shown_first, -1))
+        if kind == Judgment.Kind.NEITHER:
             orderings.append((items,))
             weights.append(weight * neither_weight)
             max_tie_sizes.append(max(len(items), tie_size_of_campaign.get(campaign_id, 1)))
@@ -175,6 +203,7 @@ def value_comparisons(*, value_id: int, neither_weight: float = 0.5, watermark: 
     counts = np.bincount(
         np.concatenate([first_at, second_at, np.asarray(shown, dtype=np.int64)]), minlength=len(item_ids)
     )
+    pair_first_at = _dense_indices(item_ids, np.asarray(pair_first_shown, dtype=np.int64))[in_pool]
     return ValueComparisons(
         value_id=value_id,
         watermark=int(watermark),
@@ -194,6 +223,12 @@ def value_comparisons(*, value_id: int, neither_weight: float = 0.5, watermark: 
         n_judgments=n_judgments,
         n_dropped=n_dropped,
         index_of=index_of,
+        pair_annotators=np.asarray(pair_annotators, dtype=np.int64)[in_pool],
+        pair_first_shown=pair_first_at,
+        ordering_annotators=np.asarray(ordering_annotators, dtype=np.int64),
+        ordering_first_shown=np.asarray(ordering_first_shown, dtype=np.int64),
+        best_worst_annotators=np.asarray(best_worst_annotators, dtype=np.int64),
+        best_worst_first_shown=np.asarray(best_worst_first_shown, dtype=np.int64),
     )
 
 

@@ -8,4 +8,6 @@ BENCHMARKS: dict[str, str] = {
     "refit": "modeling.benchmarks.refit",
     "annotate": "modeling.benchmarks.annotate",
     "accuracy": "modeling.benchmarks.accuracy",
+    "adaptive": "modeling.benchmarks.adaptive",
+    "reliability": "modeling.benchmarks.reliability",
 }

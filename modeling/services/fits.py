@@ -35,6 +35,7 @@ from common.services import job_create
 from labeling.fit_data import ValueComparisons, fit_judgments, value_comparisons
 from labeling.models import Judgment, PoolItem, Value
 from modeling.models import Fit, ItemScore, PublishedFit
+from modeling.services.reliability import ValueReliabilityFit, annotator_estimates_store, fit_after_publish, reliability_fit
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def fit_value(*, value_id: int, job_context: JobContext | None = None, neither_w
         scores = _fit_scores(data, warm_start=_published_utilities(published, data))
         report(0.7, "Writing item scores…")
         _store_scores(fit=fit, data=data, scores=scores, read_seconds=read_seconds)
+        if scores.annotators is not None:
+            annotator_estimates_store(fit=fit, fitted=scores.annotators)
         report(0.9, "Publishing…")
         published_now = fit_publish(fit=fit)
     except Exception as exc:
@@ -106,6 +109,9 @@ def fit_value(*, value_id: int, job_context: JobContext | None = None, neither_w
     fit.refresh_from_db()
     if published_now:
         _after_publish(value_id=value_id)
+        # quality control on the new consensus: auto-pause, gold promotion, agreement metrics (modeling/services/
+        # reliability.py); a failure there is logged and never undoes the published fit
+        fit_after_publish(fit=fit)
     _follow_up_if_behind(value_id=value_id, watermark=fit.watermark)
     logger.info(
         "refit of %s: fit %s, watermark %s, %s judgments, %s, published=%s",
@@ -144,6 +150,7 @@ class _Scores:
     ci_high: np.ndarray
     engine: dict[str, Any]
     scale: dict[str, Any]
+    annotators: ValueReliabilityFit | None = None  # reliabilities and side biases estimated with the utilities
 
 
 def _published_utilities(published: PublishedFit | None, data: ValueComparisons) -> np.ndarray | None:
@@ -160,13 +167,17 @@ def _published_utilities(published: PublishedFit | None, data: ValueComparisons)
 
 def _comparison_data(data: ValueComparisons):  # type: ignore[no-untyped-def]
     """Engine-shaped data: pairs (vectorised) and longer orderings in one block per protocol tie allowance, plus
-    the best–worst tuples; None without any judgment."""
+    the best–worst tuples; (None, None) without any judgment. Beside the data, per judgment in the engine's order:
+    (annotator user ids, dense index of the text shown first), for the annotators' reliability and side bias."""
     from modeling.ml.plackett_luce import ComparisonData
 
     parts = []
+    annotators, first_shown = [], []
     for ties_allowed in (False, True):
         rows = np.flatnonzero(data.pair_ties_allowed == ties_allowed)
         if rows.size:
+            annotators.append(data.pair_annotators[rows])
+            first_shown.append(data.pair_first_shown[rows])
             parts.append(
                 ComparisonData.from_pairs(
                     data.n_items,
@@ -179,6 +190,8 @@ def _comparison_data(data: ValueComparisons):  # type: ignore[no-untyped-def]
             )
     for tie_size in np.unique(data.max_tie_sizes):
         rows = np.flatnonzero(data.max_tie_sizes == tie_size)
+        annotators.append(data.ordering_annotators[rows])
+        first_shown.append(data.ordering_first_shown[rows])
         parts.append(
             ComparisonData.from_orderings(
                 data.n_items, [data.orderings[r] for r in rows], data.weights[rows], max_tie_size=int(tie_size)
@@ -186,16 +199,19 @@ def _comparison_data(data: ValueComparisons):  # type: ignore[no-untyped-def]
         )
     if data.best_worst:
         parts.append(ComparisonData.from_best_worst(data.n_items, data.best_worst, data.best_worst_weights))
+        annotators.append(data.best_worst_annotators)
+        first_shown.append(data.best_worst_first_shown)
     if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else ComparisonData.concat(*parts)
+        return None, None
+    comparisons = parts[0] if len(parts) == 1 else ComparisonData.concat(*parts)
+    return comparisons, (np.concatenate(annotators), np.concatenate(first_shown))
 
 
 def _fit_scores(data: ValueComparisons, *, warm_start: np.ndarray | None) -> _Scores:
-    from modeling.ml.plackett_luce import fit as pl_fit
     from modeling.ml.plackett_luce.likelihood import prior_information
 
-    comparisons = _comparison_data(data)
+    comparisons, sources = _comparison_data(data)
+    annotators = None
     if comparisons is None:
         # Nothing judged yet: every item sits at the prior, utility 0 with the prior's standard error.
         utilities = np.zeros(data.n_items)
@@ -209,21 +225,27 @@ def _fit_scores(data: ValueComparisons, *, warm_start: np.ndarray | None) -> _Sc
             "seconds": 0.0,
         }
     else:
-        result = pl_fit(
+        # The intensities and every annotator's reliability and side bias, estimated together; judgments are
+        # weighted by their annotator's reliability (modeling/ml/reliability.py).
+        annotators = reliability_fit(
             comparisons,
+            value_id=data.value_id,
+            annotator_ids=sources[0],
+            first_shown=sources[1],
+            init=warm_start,
             backend="auto",
             prior_strength=PRIOR_STRENGTH,
-            init=warm_start,
             tol=FIT_TOLERANCE,
             choix_max_items=CHOIX_MAX_ITEMS,
-            compute_se=True,
         )
+        result = annotators.fitted.result
         utilities, se, engine = result.utilities, result.se, result.summary()
+        engine["reliability"] = annotators.fitted.summary()
     scale = _intensity_scale(data, utilities)
     ci_low, ci_high = scale.interval(utilities, se)
     scale_params = scale.to_dict()
     scale_params["n_anchors"] = int(_anchor_mask(data).sum()) if scale.method == "anchors" else 0
-    return _Scores(utilities, se, scale.intensity(utilities), ci_low, ci_high, engine, scale_params)
+    return _Scores(utilities, se, scale.intensity(utilities), ci_low, ci_high, engine, scale_params, annotators)
 
 
 def _anchor_mask(data: ValueComparisons) -> np.ndarray:
