@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 from typing import Any
 
+from django.db import connection
+
 from modeling.simulation.annotators import SimulationPlan, percentile, simulate
-from modeling.simulation.server import gunicorn_server, throwaway_database
+from modeling.simulation.server import database_cpu_seconds, gunicorn_server, process_cpu_s, throwaway_database
 from modeling.simulation.synthetic import DEFAULT_LIST_SIZE, synthetic_campaign_create
 
 HELP = "Measure judgments/s and next/submit latency of A simulated annotators over HTTP against gunicorn."
@@ -104,6 +105,12 @@ def annotate_benchmark(
         setup_seconds = time.monotonic() - setup_started
         campaign = synthetic.campaign
         with gunicorn_server(database_url=url, workers=workers, threads=threads) as server:
+            database_name = connection.settings_dict["NAME"]
+            cpu_before: list[float] = []
+
+            def read_cpu_counters() -> None:  # once every annotator has logged in: password hashing stays out
+                cpu_before.extend((time.process_time(), server.cpu_seconds(), database_cpu_seconds(database_name)))
+
             result = simulate(
                 SimulationPlan(
                     base_url=server.base_url,
@@ -116,8 +123,10 @@ def annotate_benchmark(
                     seconds=seconds,
                     seed=seed,
                     login_method=login_method,
-                )
+                ),
+                on_clock_start=read_cpu_counters,
             )
+            cpu_after = (time.process_time(), server.cpu_seconds(), database_cpu_seconds(database_name))
             server_log = server.log_tail() if result.errors else ""
         stored = campaign.judgments.count()
         measurements: dict[str, Any] = {
@@ -139,6 +148,8 @@ def annotate_benchmark(
             "stored_judgments": stored,
             "setup_seconds": round(setup_seconds, 2),
         }
+        if cpu_before:
+            measurements.update(_cpu_budget(tuple(cpu_before), cpu_after, result.judgments))
         if result.errors:
             measurements["error_examples"] = result.summary()["error_examples"]
             measurements["server_log_tail"] = server_log
@@ -147,12 +158,30 @@ def annotate_benchmark(
         return measurements
 
 
+def _cpu_budget(before: tuple[float, ...], after: tuple[float, ...], judgments: int) -> dict[str, Any]:
+    """CPU milliseconds per judgment of the bots (this process), gunicorn and PostgreSQL during the run, and the
+    judgments/s those costs would allow if they had every core of this machine to themselves. Wall-clock figures
+    depend on what else runs on the machine; these hardly do (report the load average with them)."""
+    if not judgments:
+        return {}
+    spent = {
+        part: max(0.0, end - start) * 1000 / judgments
+        for part, start, end in zip(("client", "server", "database"), before, after, strict=True)
+    }
+    cores = os.cpu_count() or 1
+    return {
+        "cpu_ms_per_judgment": {part: round(ms, 2) for part, ms in spent.items()},
+        "cpu_bound_judgments_per_s": round(cores * 1000 / sum(spent.values()), 1) if sum(spent.values()) else None,
+        "cores": cores,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+
+
 def _profile_requests(*, campaign_id: int, username: str) -> dict[str, Any]:
     """Where a round trip's time goes, for one annotator, through the whole Django stack (middleware, DRF,
     services) but without HTTP and gunicorn: queries per request, and per request the wall time, the CPU time of
     Django (this process) and of its PostgreSQL backend (read from /proc; the database runs on this machine in
     the benchmark setup). CPU times hardly change when other work shares the machine; wall times do."""
-    from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
@@ -197,11 +226,11 @@ def _profile_requests(*, campaign_id: int, username: str) -> dict[str, Any]:
     spent = {"next": [0.0, 0.0, 0.0], "submit": [0.0, 0.0, 0.0]}  # wall, django cpu, database cpu (seconds)
 
     def measured(which: str, call, *args):  # type: ignore[no-untyped-def]
-        wall, cpu, db_cpu = time.perf_counter(), time.process_time(), _process_cpu_s(backend_pid)
+        wall, cpu, db_cpu = time.perf_counter(), time.process_time(), process_cpu_s(backend_pid)
         result = call(*args)
         spent[which][0] += time.perf_counter() - wall
         spent[which][1] += time.process_time() - cpu
-        spent[which][2] += _process_cpu_s(backend_pid) - db_cpu
+        spent[which][2] += process_cpu_s(backend_pid) - db_cpu
         return result
 
     for _ in range(PROFILE_ROUNDS):
@@ -218,11 +247,3 @@ def _profile_requests(*, campaign_id: int, username: str) -> dict[str, Any]:
         **per_request,
     }
 
-
-def _process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a local process (clock-tick resolution), 0 when /proc cannot tell."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

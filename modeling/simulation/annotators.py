@@ -655,9 +655,10 @@ def percentile(values: np.ndarray, q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2) if values.size else None
 
 
-def simulate(plan: SimulationPlan) -> SimulationResult:
+def simulate(plan: SimulationPlan, *, on_clock_start: Callable[[], None] | None = None) -> SimulationResult:
     """Run one bot per account, each in its own thread. Every bot logs in first; the clock (and `seconds`) starts
-    when all of them are logged in, so login cost stays out of the throughput figures."""
+    when all of them are logged in, so login cost stays out of the throughput figures. `on_clock_start` runs just
+    before the clock starts (benchmarks read CPU counters there)."""
     seed_rng = random.Random(plan.seed)
     n_spammers = plan.spammers
     bots = []
@@ -686,7 +687,13 @@ def simulate(plan: SimulationPlan) -> SimulationResult:
             )
         )
     clock: dict[str, float] = {}
-    barrier = threading.Barrier(len(bots), action=lambda: clock.setdefault("start", time.monotonic()))
+
+    def start_clock() -> None:
+        if on_clock_start is not None:
+            on_clock_start()
+        clock["start"] = time.monotonic()
+
+    barrier = threading.Barrier(len(bots), action=start_clock)
 
     def should_stop() -> bool:
         return plan.seconds is not None and time.monotonic() - clock["start"] >= plan.seconds

@@ -88,7 +88,14 @@ def throwaway_database(*, name: str | None = None, clone_current: bool = False) 
     create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
     if clone_current:
         create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(original_name))
-    with _admin_connection(database) as admin:
+    try:
+        admin_connection = _admin_connection(database)
+    except psycopg.OperationalError as exc:
+        raise ValueError(
+            f"cannot connect to PostgreSQL at {database.get('HOST') or '127.0.0.1'}:{database.get('PORT') or 5432} "
+            f"to create the benchmark database: {exc}"
+        ) from exc
+    with admin_connection as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         try:
             admin.execute(create)
@@ -96,6 +103,13 @@ def throwaway_database(*, name: str | None = None, clone_current: bool = False) 
             raise ValueError(
                 f"cannot copy database {original_name!r}: other sessions are connected to it; run without "
                 "cloning (the benchmark then migrates a new database) or stop them."
+            ) from exc
+        except psycopg.errors.InvalidCatalogName as exc:
+            raise ValueError(f"cannot copy database {original_name!r}: it does not exist.") from exc
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise ValueError(
+                f"the PostgreSQL role {database.get('USER')!r} may not create databases (it needs CREATEDB) — "
+                "the benchmark runs in a throwaway database of its own."
             ) from exc
     try:
         connection.settings_dict["NAME"] = name
@@ -127,10 +141,50 @@ class Server:
     base_url: str
     command: str  # how gunicorn was started, for the benchmark's output
     log: Any = field(repr=False)  # the server's combined stdout and stderr (a temporary file)
+    pid: int = 0  # gunicorn's master; it leads its own process group, which holds the workers too
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines the server logged (tracebacks of 500s go there)."""
         return _tail(self.log, lines)
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by gunicorn's master and workers."""
+        return process_group_cpu_s(self.pid)
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (clock-tick resolution); 0 when /proc cannot tell."""
+    stat = _proc_stat(pid)
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK") if stat else 0.0
+
+
+def process_group_cpu_s(pgid: int) -> float:
+    """CPU seconds of every live process in a process group."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _proc_stat(int(entry.name))
+            if stat and int(stat[2]) == pgid:
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (so index 0 is the state, 2 the process group)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def database_cpu_seconds(name: str) -> float:
+    """CPU seconds of the PostgreSQL backends now connected to database `name` (the server runs on this machine
+    in the benchmark setup; 0 when it does not)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [name])
+        return sum(process_cpu_s(pid) for (pid,) in cursor.fetchall())
 
 
 @contextmanager
@@ -170,7 +224,7 @@ def gunicorn_server(
         base_url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(process, base_url, log)
-            yield Server(base_url=base_url, command="gunicorn " + " ".join(arguments), log=log)
+            yield Server(base_url=base_url, command="gunicorn " + " ".join(arguments), log=log, pid=process.pid)
         finally:
             _stop(process)
 

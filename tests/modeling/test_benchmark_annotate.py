@@ -32,6 +32,6 @@ def test_a_short_annotate_benchmark_prints_its_measurements():
     assert result["benchmark"] == "annotate" and result["annotators"] == 2
     assert result["errors"] == 0, result.get("error_examples")
     assert result["judgments"] > 0 and result["judgments"] == result["stored_judgments"]
-    assert 2.5 < result["seconds"] < 10
+    assert 2.5 < result["seconds"] < 15  # the clock stops when the last in-flight request returns
     assert result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
     assert result["server"].startswith("gunicorn config.wsgi:application --bind=127.0.0.1:")
