@@ -23,7 +23,8 @@ WORKDIR /app
 COPY requirements/ /app/requirements/
 RUN pip install -r requirements/base.txt \
  && pip install --index-url "$TORCH_INDEX_URL" "$(grep -E '^torch==' requirements/ml.txt)" \
- && pip install -r requirements/ml.txt
+ && pip install -r requirements/ml.txt \
+ && pip install --no-deps -r requirements/ml-nodeps.txt
 
 # The code, with the start scripts of every service in /app/docker/bin.
 COPY . /app/

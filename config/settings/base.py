@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "django_celery_beat",
@@ -146,6 +147,10 @@ SPECTACULAR_SETTINGS = {
         "JudgmentKindEnum": "labeling.models.judgments.Judgment.Kind",
         "BackendKindEnum": "modeling.models.steering.ModelBackend.Kind",
     },
+    # Swagger UI and ReDoc assets come from drf-spectacular-sidecar: served locally, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery ---------------------------------------------------------------------------------------------------
@@ -228,3 +233,17 @@ VALUEFLOW_REFIT_AFTER_JUDGMENTS = env.int("VALUEFLOW_REFIT_AFTER_JUDGMENTS", def
 VALUEFLOW_REFIT_AFTER_SECONDS = env.float("VALUEFLOW_REFIT_AFTER_SECONDS", default=10.0)
 # The safety net: every 30 s, refit each value whose published fit misses judgments (e.g. its worker died).
 CELERY_BEAT_SCHEDULE["refits-catch-up"] = {"task": "modeling.tasks.refits_catch_up", "schedule": 30.0}
+
+# --- HiVES ----------------------------------------------------------------------------------------------------
+# True where a Celery worker listens on the "gpu" queue: HiVES training and embedding jobs go there, else "default".
+VALUEFLOW_GPU_WORKER = env.bool("VALUEFLOW_GPU_WORKER", default=False)
+# The encoder HiVES fine-tunes: "all-MiniLM-L6-v2" (the packaged default), a local model folder, or a model name
+# already in the local Hugging Face cache (e.g. Qwen/Qwen3-Embedding-0.6B with VALUEFLOW_HIVES_POOLING=last_token).
+VALUEFLOW_HIVES_BASE_MODEL = env("VALUEFLOW_HIVES_BASE_MODEL", default="all-MiniLM-L6-v2")
+VALUEFLOW_HIVES_POOLING = env("VALUEFLOW_HIVES_POOLING", default="auto")  # auto: last_token for decoders
+VALUEFLOW_HIVES_MAX_LENGTH = env.int("VALUEFLOW_HIVES_MAX_LENGTH", default=256)
+# A new version replaces the one in use only if it beats it on this held-out metric: rank_acc, sim_corr, orthogonality.
+VALUEFLOW_HIVES_PRIMARY_METRIC = env("VALUEFLOW_HIVES_PRIMARY_METRIC", default="rank_acc")
+# Retrain automatically once this many labelled pool items arrived since the newest training run.
+VALUEFLOW_HIVES_RETRAIN_AFTER = env.int("VALUEFLOW_HIVES_RETRAIN_AFTER", default=500)
+CELERY_BEAT_SCHEDULE["hives-retrain-check"] = {"task": "modeling.tasks.check_hives_retrain", "schedule": 600.0}
