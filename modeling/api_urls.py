@@ -1,6 +1,7 @@
 from django.urls import path  # noqa: F401
 
 from modeling.apis import backends as backend_apis
+from modeling.apis import evaluations as evaluation_apis
 from modeling.apis import fits as fit_apis
 from modeling.apis import query_sets as query_set_apis
 from modeling.apis import snapshots as snapshot_apis
@@ -32,4 +33,14 @@ urlpatterns: list = [
     path("query-sets/", query_set_apis.QuerySetListApi.as_view(), name="api-query-set-list"),
     path("query-sets/default/", query_set_apis.QuerySetLoadDefaultApi.as_view(), name="api-query-set-default"),
     path("query-sets/<int:query_set_id>/", query_set_apis.QuerySetDetailApi.as_view(), name="api-query-set-detail"),
+    path("evaluations/", evaluation_apis.EvaluationListApi.as_view(), name="api-evaluation-list"),
+    path("evaluations/<int:evaluation_id>/", evaluation_apis.EvaluationDetailApi.as_view(), name="api-evaluation-detail"),
+    path(
+        "evaluations/<int:evaluation_id>/launch/", evaluation_apis.EvaluationLaunchApi.as_view(), name="api-evaluation-launch"
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/collect/",
+        evaluation_apis.EvaluationCollectApi.as_view(),
+        name="api-evaluation-collect",
+    ),
 ]

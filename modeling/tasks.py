@@ -23,3 +23,19 @@ def refits_catch_up() -> list[int]:
     from modeling.services.fits import refits_catch_up as service
 
     return service()
+
+
+@shared_task(name="modeling.tasks.evaluation_work", soft_time_limit=3000, time_limit=3300)
+def evaluation_work(evaluation_id: int, stage: str) -> int:
+    """Help a running steering evaluation: process unclaimed batches of one stage; returns how many."""
+    from modeling.services.evaluations import evaluation_work as service
+
+    return service(evaluation_id=evaluation_id, stage=stage)
+
+
+@shared_task(name="modeling.tasks.evaluations_collect_human", soft_time_limit=300, time_limit=360)
+def evaluations_collect_human() -> list[int]:
+    """Collect the judgments of evaluations waiting for human judges; returns the ids of those now finished."""
+    from modeling.services.evaluation_humans import evaluations_collect_waiting
+
+    return evaluations_collect_waiting()

@@ -2,6 +2,7 @@ from django.urls import path  # noqa: F401
 
 from modeling.views import backends as backend_views
 from modeling.views import dashboard as dashboard_views
+from modeling.views import evaluations as evaluation_views
 from modeling.views import query_sets as query_set_views
 from modeling.views import snapshots as snapshot_views
 
@@ -27,4 +28,16 @@ urlpatterns: list = [
     path("query-sets/default/", query_set_views.query_set_load_default_view, name="query_set_load_default"),
     path("query-sets/<int:query_set_id>/", query_set_views.query_set_detail_view, name="query_set_detail"),
     path("query-sets/<int:query_set_id>/delete/", query_set_views.query_set_delete_view, name="query_set_delete"),
+    path("evaluations/", evaluation_views.evaluation_list_view, name="evaluation_list"),
+    path("evaluations/new/", evaluation_views.evaluation_create_view, name="evaluation_create"),
+    path("evaluations/plan/", evaluation_views.evaluation_plan_view, name="evaluation_plan"),
+    path("evaluations/compare/", evaluation_views.evaluation_compare_view, name="evaluation_compare"),
+    path("evaluations/<int:evaluation_id>/", evaluation_views.evaluation_detail_view, name="evaluation_detail"),
+    path("evaluations/<int:evaluation_id>/launch/", evaluation_views.evaluation_launch_view, name="evaluation_launch"),
+    path("evaluations/<int:evaluation_id>/collect/", evaluation_views.evaluation_collect_view, name="evaluation_collect"),
+    path(
+        "evaluations/<int:evaluation_id>/export/<int:backend_id>/<slug:kind>.csv",
+        evaluation_views.evaluation_export_view,
+        name="evaluation_export",
+    ),
 ]

@@ -37,8 +37,8 @@ ADMIN_SITE_PREFIX = "django-admin/"
 # These views check the role first (researcher_required / IsResearcher) and look the snapshot up afterwards, so a
 # 404 for a snapshot id that does not exist means the caller got past the permission check.
 NO_SAMPLE_SNAPSHOT = "no sample snapshot exists; the role check runs before the snapshot lookup"
-# Model backends and query sets are looked up after the role check too (admin_required / IsPlatformAdmin /
-# researcher_required come first), so an id that does not exist shows the check was passed.
+# Model backends, query sets and steering evaluations are looked up after the role check too (admin_required /
+# IsPlatformAdmin / researcher_required come first), so an id that does not exist shows the check was passed.
 NO_SAMPLE_STEERING_OBJECT = "no sample backend or query set exists; the role check runs before the lookup"
 MISSING_ID = 2_000_000_000
 # Gold comparisons, attention checks, quiz questions, adjudications and cohorts are looked up after the role check
@@ -285,6 +285,37 @@ ENDPOINTS: list[Endpoint] = [
         kwargs=lambda objects: {"query_set_id": MISSING_ID},
         missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
     ),
+    # --- steering evaluations: researchers read runs and reports; admins design, launch and score them ------
+    Endpoint("modeling/evaluations/", get=RESEARCHER),
+    Endpoint("modeling/evaluations/new/", get=ADMIN, post=ADMIN, note="POST stores a draft (the empty POST: 422)"),
+    Endpoint("modeling/evaluations/plan/", get=None, post=ADMIN, note="the plan of the form as it stands (htmx)"),
+    Endpoint("modeling/evaluations/compare/", get=RESEARCHER, note="without two finished runs: says so"),
+    Endpoint(
+        "modeling/evaluations/<int:evaluation_id>/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"evaluation_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+    ),
+    Endpoint(
+        "modeling/evaluations/<int:evaluation_id>/launch/",
+        get=None,
+        post=ADMIN,
+        kwargs=lambda objects: {"evaluation_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+    ),
+    Endpoint(
+        "modeling/evaluations/<int:evaluation_id>/collect/",
+        get=None,
+        post=ADMIN,
+        kwargs=lambda objects: {"evaluation_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+    ),
+    Endpoint(
+        "modeling/evaluations/<int:evaluation_id>/export/<int:backend_id>/<slug:kind>.csv",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"evaluation_id": MISSING_ID, "backend_id": MISSING_ID, "kind": "responses"},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+    ),
     # --- jobs -------------------------------------------------------------------------------------------------
     Endpoint("jobs/", get=RESEARCHER),
     Endpoint(
@@ -467,6 +498,29 @@ ENDPOINTS: list[Endpoint] = [
         kwargs=lambda objects: {"query_set_id": MISSING_ID},
         missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
         note="DELETE removes a set no evaluation uses",
+    ),
+    Endpoint(
+        "api/v1/evaluations/", get=RESEARCHER, post=ADMIN, note="POST creates a draft and returns its plan (empty: 400)"
+    ),
+    Endpoint(
+        "api/v1/evaluations/<int:evaluation_id>/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"evaluation_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+    ),
+    Endpoint(
+        "api/v1/evaluations/<int:evaluation_id>/launch/",
+        get=None,
+        post=ADMIN,
+        kwargs=lambda objects: {"evaluation_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
+    ),
+    Endpoint(
+        "api/v1/evaluations/<int:evaluation_id>/collect/",
+        get=None,
+        post=ADMIN,
+        kwargs=lambda objects: {"evaluation_id": MISSING_ID},
+        missing_object_ok=NO_SAMPLE_STEERING_OBJECT,
     ),
     Endpoint("api/v1/snapshots/", get=RESEARCHER, post=RESEARCHER),
     Endpoint("api/v1/snapshots/diff/", get=RESEARCHER),

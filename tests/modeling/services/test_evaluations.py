@@ -1,0 +1,215 @@
+"""Steering evaluations end to end through the services: the plan shown before launch, every setting checked, a
+run that generates, judges over HTTP and scores, unreadable judge answers retried then dropped and counted, a
+crashed run resumed without redoing finished work, and batches shared between workers."""
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+
+from common.exceptions import ApplicationError
+from common.models import Job
+from common.services import job_run
+from modeling.models import JudgeWindow, ResponseScore, SteeredResponse, SteeringEvaluation
+from modeling.services import evaluation_judges, evaluations
+from modeling.services.evaluations import (
+    EvaluationSettings,
+    evaluation_create,
+    evaluation_launch,
+    evaluation_plan,
+    evaluation_work,
+)
+from tests.modeling.evaluation_helpers import (
+    CUE_INTENSITY,
+    OracleJudge,
+    ScriptedSteeredModel,
+    loopback_servers,
+    scored_value,
+    scripted_endpoints,
+    small_query_set,
+    stated_intensity,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def servers():
+    with loopback_servers() as pair:
+        yield pair
+
+
+@pytest.fixture
+def setup(tmp_path, servers):
+    model, judge = ScriptedSteeredModel(), OracleJudge()
+    steered, judging = scripted_endpoints(servers, model, judge)
+    return {
+        "value": scored_value(tmp_path),
+        "query_set": small_query_set(),
+        "model": model,
+        "judge": judge,
+        "steered": steered,
+        "judging": judging,
+    }
+
+
+def settings_for(setup, **changes) -> EvaluationSettings:
+    fields = {
+        "name": "Benevolence persona",
+        "backend_ids": [setup["steered"].pk],
+        "value_ids": [setup["value"].pk],
+        "query_set_id": setup["query_set"].pk,
+        "judge": "llm",
+        "judge_backend_id": setup["judging"].pk,
+        "window_size": 6,
+        "windows_per_response": 3,
+        "seed": 7,
+    }
+    return EvaluationSettings(**{**fields, **changes})
+
+
+def run(evaluation: SteeringEvaluation, user) -> SteeringEvaluation:
+    job = evaluation_launch(evaluation=evaluation, user=user)
+    job_run(job_id=job.pk)
+    evaluation.refresh_from_db()
+    return evaluation
+
+
+def test_the_plan_counts_generations_and_judge_calls_before_anything_runs(setup, platform_admin):
+    plan = evaluation_plan(settings=settings_for(setup))
+    # 3 queries × (baseline + 5 levels) = 18 generations; every response is scored on the one value, 3 windows each.
+    assert (plan.generations, plan.targets, plan.windows, plan.judge_calls) == (18, 18, 54, 54)
+    assert plan.per_backend == {"Scripted model": 18}
+    assert any("30 anchors from imported VIDB ratings" in note for note in plan.notes)
+
+    evaluation = evaluation_create(settings=settings_for(setup, levels=[-2, 2], include_baseline=False), created_by=platform_admin)
+    assert evaluation.status == "draft" and evaluation.planned["generations"] == 6
+    assert evaluation.planned["judge_calls"] == 18
+    assert not SteeredResponse.objects.exists() and not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"window_size": 9}, "window_size", "between 2 and 8"),
+        ({"windows_per_response": 0}, "windows_per_response", "between 1 and 10"),
+        ({"levels": [3]}, "levels", "−2, −1, 0, \\+1 and \\+2"),
+        ({"levels": []}, "levels", "at least one steering level"),
+        ({"judge_backend_id": None}, "judge_backend", "needs a judge model backend"),
+        ({"judge": "oracle"}, "judge", "Unknown judge"),
+        ({"prompt_style": "activation"}, "backends", "needs local models"),
+        ({"prompt_style": "profile"}, "profiles", "at least one profile"),
+        ({"backend_ids": []}, "backends", "at least one model backend"),
+        ({"seed": -1}, "seed", "between 0 and"),
+        ({"name": " "}, "name", "needs a name"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_field(setup, changes, field, message):
+    with pytest.raises(ApplicationError, match=message) as caught:
+        evaluation_plan(settings=settings_for(setup, **changes))
+    assert caught.value.extra["field"] == field
+
+
+def test_a_value_without_enough_anchors_is_refused(setup, tmp_path):
+    thin = scored_value(tmp_path, key="power", count=3)
+    with pytest.raises(ApplicationError, match="has 3 anchor texts .* needs at least 5") as caught:
+        evaluation_plan(settings=settings_for(setup, value_ids=[setup["value"].pk, thin.pk]))
+    assert caught.value.extra["value"] == "svt:power"
+
+
+def test_an_evaluation_generates_judges_over_http_scores_and_reports(setup, platform_admin):
+    evaluation = evaluation_create(settings=settings_for(setup), created_by=platform_admin)
+    evaluation = run(evaluation, platform_admin)
+
+    assert evaluation.status == "finished" and evaluation.finished_at is not None
+    assert evaluation.job.status == "succeeded"
+    responses = SteeredResponse.objects.filter(evaluation=evaluation)
+    assert responses.count() == 18 and not responses.filter(generation_seconds__isnull=True).exists()
+    windows = JudgeWindow.objects.filter(response__evaluation=evaluation)
+    assert windows.count() == 54 and not windows.filter(is_valid=False).exists()
+    window = windows.first()
+    # every window records what was shown, where the response stood, the anchors' intensities, prompt and answer
+    assert window.shown[window.response_position] is None and len(window.shown) == 6
+    assert window.anchor_intensities[window.response_position] is None
+    assert "Benevolence" in window.prompt and "[6]" in window.prompt and window.raw_answers[0].startswith("Here is")
+    # the response's position is randomised, not always first
+    assert len(set(windows.values_list("response_position", flat=True))) >= 4
+
+    scores = {s.response_id: s for s in ResponseScore.objects.filter(response__evaluation=evaluation)}
+    assert len(scores) == 18
+    for response in responses:
+        score = scores[response.pk]
+        assert score.ci_low <= stated_intensity(response.response) <= score.ci_high or abs(
+            score.intensity - stated_intensity(response.response)
+        ) < 1.5
+    report = evaluation.report
+    (series,) = report["series"]
+    assert series["value"] == "svt:benevolence" and series["backend"] == "Scripted model"
+    assert [level["level"] for level in series["levels"]] == [-2, -1, 0, 1, 2]
+    means = [level["mean"] for level in series["levels"]]
+    assert means == sorted(means) and series["monotonicity"] > 0.9
+    expected = np.asarray(list(CUE_INTENSITY.values())[::-1])
+    assert np.allclose(means, expected, atol=1.5)
+    assert series["baseline"]["mean"] == pytest.approx(1.0, abs=1.5)
+    assert series["positive_reach"] == pytest.approx(6.0, abs=1.5)
+    assert series["negative_reach"] == pytest.approx(5.0, abs=1.5)
+    assert series["value_type"] == "bidirectional" and series["regime"] == "strong"
+    assert report["counts"]["windows"] == 54 and report["counts"]["invalid_windows"] == 0
+    assert report["scales"]["svt:benevolence"]["logits_per_point"] > 1.0  # a noiseless judge is sharp
+
+
+def test_unreadable_judge_answers_are_retried_then_dropped_and_counted(setup, platform_admin, tmp_path):
+    setup["judge"].garble_first = True  # every first (greedy) answer is unreadable; retries answer properly
+    setup["judge"].garble_when = "Is it fine to skip a family dinner?"  # windows of this query never parse
+    evaluation = run(evaluation_create(settings=settings_for(setup), created_by=platform_admin), platform_admin)
+
+    windows = JudgeWindow.objects.filter(response__evaluation=evaluation)
+    dropped = windows.filter(is_valid=False)
+    assert dropped.count() == 18  # 6 responses to that query × 3 windows
+    assert all(len(w.raw_answers) == 1 + evaluation_judges.JUDGE_RETRIES and w.ordering is None for w in dropped)
+    assert all(len(w.raw_answers) == 2 for w in windows.filter(is_valid=True))  # one retry each
+    counts = evaluation.report["counts"]
+    assert counts["invalid_windows"] == 18 and counts["retried_windows"] == 54
+    # the responses whose windows were all dropped get no score; the others do
+    assert ResponseScore.objects.filter(response__evaluation=evaluation).count() == 12
+
+
+def test_a_crashed_run_resumes_without_redoing_finished_work(setup, platform_admin, monkeypatch):
+    evaluation = evaluation_create(settings=settings_for(setup), created_by=platform_admin)
+    real_rank = evaluation_judges.LlmJudge.rank
+    calls = {"n": 0}
+
+    def crash_in_round_two(self, requests):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker lost")
+        return real_rank(self, requests)
+
+    monkeypatch.setattr(evaluation_judges.LlmJudge, "rank", crash_in_round_two)
+    evaluations_run = run(evaluation, platform_admin)
+    assert evaluations_run.status == "failed" and "worker lost" in evaluations_run.report["error"]
+    generated_before = setup["model"].calls
+    windows_before = JudgeWindow.objects.filter(response__evaluation=evaluation).count()
+    assert windows_before == 18  # the first round finished and stays
+
+    monkeypatch.setattr(evaluation_judges.LlmJudge, "rank", real_rank)
+    evaluation = run(evaluation, platform_admin)
+    assert evaluation.status == "finished"
+    assert setup["model"].calls == generated_before  # no response generated twice
+    assert JudgeWindow.objects.filter(response__evaluation=evaluation).count() == 54
+    assert setup["judge"].answered == 54  # each window judged once
+
+
+def test_a_helper_worker_takes_the_batches_nobody_holds(setup, platform_admin):
+    evaluation = evaluation_create(settings=settings_for(setup), created_by=platform_admin)
+    SteeringEvaluation.objects.filter(pk=evaluation.pk).update(status="running")
+    evaluation.refresh_from_db()
+    evaluations._responses_plan(evaluation)
+    held = evaluations._lease_key(evaluation, "generate", 0)
+    cache.add(held, "another worker", 60)
+    try:
+        processed = evaluation_work(evaluation_id=evaluation.pk, stage="generate")
+    finally:
+        cache.delete(held)
+    batches, pending = evaluations._stage_batches(evaluation, "generate")
+    assert processed == len(batches) - 1 and pending() == {0}
+    assert evaluation_work(evaluation_id=evaluation.pk, stage="generate") == 1 and pending() == set()
