@@ -3,6 +3,7 @@ from django.urls import path  # noqa: F401
 from modeling.apis import backends as backend_apis
 from modeling.apis import evaluations as evaluation_apis
 from modeling.apis import fits as fit_apis
+from modeling.apis import hives as hives_apis
 from modeling.apis import query_sets as query_set_apis
 from modeling.apis import snapshots as snapshot_apis
 
@@ -43,4 +44,12 @@ urlpatterns: list = [
         evaluation_apis.EvaluationCollectApi.as_view(),
         name="api-evaluation-collect",
     ),
+    path("profile", hives_apis.ProfileApi.as_view(), name="api-profile"),
+    path("profile/", hives_apis.ProfileApi.as_view(), name="api-profile-slash"),
+    path("hives/versions/", hives_apis.HivesVersionListApi.as_view(), name="api-hives-version-list"),
+    path("hives/versions/train/", hives_apis.HivesVersionTrainApi.as_view(), name="api-hives-train"),
+    path(
+        "hives/versions/<int:version_id>/", hives_apis.HivesVersionDetailApi.as_view(), name="api-hives-version-detail"
+    ),
+    path("hives/versions/<int:version_id>/pin/", hives_apis.HivesVersionPinApi.as_view(), name="api-hives-pin"),
 ]

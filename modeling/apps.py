@@ -14,3 +14,5 @@ class ModelingConfig(AppConfig):
         register_job_handler("modeling.fit_metrics", "modeling.services.agreement.fit_metrics_job")
         register_job_handler("modeling.budget_plan", "modeling.services.planner.budget_plan_job")
         register_job_handler("modeling.llm_annotate", "modeling.services.llm_annotators.llm_annotate_job")
+        register_job_handler("modeling.hives_train", "modeling.services.hives.hives_train_job")
+        register_job_handler("modeling.hives_embed", "modeling.services.hives.hives_embed_job")

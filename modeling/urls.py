@@ -3,6 +3,7 @@ from django.urls import path  # noqa: F401
 from modeling.views import backends as backend_views
 from modeling.views import dashboard as dashboard_views
 from modeling.views import evaluations as evaluation_views
+from modeling.views import hives as hives_views
 from modeling.views import query_sets as query_set_views
 from modeling.views import snapshots as snapshot_views
 
@@ -40,4 +41,8 @@ urlpatterns: list = [
         evaluation_views.evaluation_export_view,
         name="evaluation_export",
     ),
+    path("hives/", hives_views.hives_version_list_view, name="hives_version_list"),
+    path("hives/<int:version_id>/", hives_views.hives_version_detail, name="hives_version_detail"),
+    path("hives/<int:version_id>/pin/", hives_views.hives_version_pin_view, name="hives_version_pin"),
+    path("profile/", hives_views.profile_view, name="profile"),
 ]

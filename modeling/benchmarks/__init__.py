@@ -10,4 +10,5 @@ BENCHMARKS: dict[str, str] = {
     "accuracy": "modeling.benchmarks.accuracy",
     "adaptive": "modeling.benchmarks.adaptive",
     "reliability": "modeling.benchmarks.reliability",
+    "hives": "modeling.benchmarks.hives",
 }
