@@ -43,7 +43,7 @@ NO_SAMPLE_STEERING_OBJECT = "no sample backend or query set exists; the role che
 MISSING_ID = 2_000_000_000
 # Gold comparisons, attention checks, quiz questions, adjudications and cohorts are looked up after the role check
 # (researcher_required / IsResearcher come first), so an id that does not exist shows the check was passed.
-NO_SAMPLE_QC_OBJECT = "no sample gold pair, attention check, question, adjudication or cohort; the role check runs first"
+NO_SAMPLE_QC_OBJECT = "no sample gold pair, attention check, question, adjudication or cohort; the role check is first"
 
 
 # Submitting or undoing an answer acts on the caller's own comparison or judgment. The sample request names none of
@@ -182,7 +182,10 @@ ENDPOINTS: list[Endpoint] = [
         missing_object_ok=NO_SAMPLE_QC_OBJECT,
     ),
     Endpoint(
-        "cohorts/<int:cohort_id>/campaigns/", get=None, post=RESEARCHER, kwargs=lambda objects: {"cohort_id": MISSING_ID},
+        "cohorts/<int:cohort_id>/campaigns/",
+        get=None,
+        post=RESEARCHER,
+        kwargs=lambda objects: {"cohort_id": MISSING_ID},
         note="an unknown cohort or an empty POST is sent back to the cohort list",
     ),
     # --- crowd participants (Prolific, MTurk) -----------------------------------------------------------------

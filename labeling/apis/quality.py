@@ -14,7 +14,12 @@ from common.exceptions import ApplicationError
 from labeling.models import Adjudication, Campaign, CampaignMember, Cohort
 from labeling.selectors import adjudication_list, campaign_member_get, campaign_quality_members, cohort_get, cohort_list
 from labeling.services.adjudication import adjudication_decide, adjudication_dismiss
-from labeling.services.cohorts import cohort_campaign_assign, cohort_campaign_unassign, cohort_create, cohort_members_add
+from labeling.services.cohorts import (
+    cohort_campaign_assign,
+    cohort_campaign_unassign,
+    cohort_create,
+    cohort_members_add,
+)
 from labeling.services.quality import member_set_state
 
 

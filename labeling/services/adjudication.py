@@ -41,11 +41,14 @@ def adjudications_queue_refresh(*, campaign: Campaign) -> int:
         .filter(annotators__gte=MIN_ANNOTATORS)
         .values_list("assignment__comparison_key", flat=True)
     )
-    tallies: dict[str, dict] = defaultdict(lambda: {"a_wins": 0, "b_wins": 0, "ties": 0, "neither": 0, "annotators": set()})
+    tallies: dict[str, dict] = defaultdict(
+        lambda: {"a_wins": 0, "b_wins": 0, "ties": 0, "neither": 0, "annotators": set()}
+    )
     values: dict[str, int] = {}
-    for key, value_id, annotator_id, kind, ordering in judged.filter(assignment__comparison_key__in=crowded).values_list(
+    rows = judged.filter(assignment__comparison_key__in=crowded).values_list(
         "assignment__comparison_key", "value_id", "annotator_id", "kind", "ordering"
-    ):
+    )
+    for key, value_id, annotator_id, kind, ordering in rows:
         a, _ = (int(part) for part in key.split("-"))
         tally = tallies[key]
         values[key] = value_id
@@ -112,7 +115,8 @@ def adjudication_decide(*, adjudication: Adjudication, researcher, ordering: lis
     """Store the researcher's decision — [[stronger], [weaker]] or a tie [[a, b]] — as a high-weight judgment."""
     pair = {adjudication.item_a_id, adjudication.item_b_id}
     flat = [item for group in ordering for item in group] if isinstance(ordering, list) else []
-    if sorted(flat) != sorted(pair) or not all(isinstance(group, list) and group for group in ordering) or len(ordering) > 2:
+    well_formed = all(isinstance(group, list) and group for group in ordering) and len(ordering) <= 2
+    if sorted(flat) != sorted(pair) or not well_formed:
         raise ApplicationError(
             "A decision orders exactly the two texts of the pair: [[stronger], [weaker]] or [[a, b]] for a tie.",
             extra={"field": "ordering", "expected_items": sorted(pair)},

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F
 from django.utils import timezone
 
 from labeling.models import Assignment, AttentionCheck, Campaign, CampaignItem, CampaignMember, Cohort, GoldComparison
@@ -142,7 +142,8 @@ def _membership_lock(*, campaign: Campaign, annotator) -> CampaignMember | None:
     )
     member = locked.first()
     if member is None:  # first request of this annotator in this campaign
-        if not annotator.is_researcher and cohort_links.exists() and not cohort_links.filter(cohort__members=annotator).exists():
+        outsider = cohort_links.exists() and not cohort_links.filter(cohort__members=annotator).exists()
+        if outsider and not annotator.is_researcher:
             return None
         CampaignMember.objects.get_or_create(campaign=campaign, annotator=annotator)
         member = locked.get()
@@ -169,7 +170,9 @@ def _open_lease(*, campaign: Campaign, annotator, now) -> Assignment | None:  # 
     return None
 
 
-def _try_attention_check(*, campaign: Campaign, annotator, member: CampaignMember, rng: random.Random) -> _Choice | None:  # type: ignore[no-untyped-def]
+def _try_attention_check(  # type: ignore[no-untyped-def]
+    *, campaign: Campaign, annotator, member: CampaignMember, rng: random.Random
+) -> _Choice | None:
     """An instructed-response check on every attention_check_every-th comparison: ordinary texts, but the card
     shows the check's prompt ("choose text 2") as the instruction. A check whose lease expired unanswered is due
     again on the next request."""
@@ -216,7 +219,9 @@ def _try_gold(*, campaign: Campaign, annotator, member: CampaignMember, rng: ran
     return _Choice(gold.value_id, items, "gold: a comparison with a known order", gold=gold, key=f"gold:{gold.pk}")
 
 
-def _any_items(*, campaign: Campaign, rng: random.Random, size: int, value_id: int | None = None) -> tuple[int, list[int]]:
+def _any_items(
+    *, campaign: Campaign, rng: random.Random, size: int, value_id: int | None = None
+) -> tuple[int, list[int]]:
     """(value id, up to `size` pool item ids of that value) from a random point of the campaign's items, active or
     not and without locks: quality-control items do not count towards any item's exposure."""
     if value_id is None:
@@ -329,7 +334,9 @@ class _AdaptiveOutcome:
     cold: bool = False  # no published posterior yet
 
 
-def _adaptive_choice(*, campaign: Campaign, eligible, value_id: int, seen: set[str], rng: random.Random) -> _AdaptiveOutcome:  # type: ignore[no-untyped-def]
+def _adaptive_choice(  # type: ignore[no-untyped-def]
+    *, campaign: Campaign, eligible, value_id: int, seen: set[str], rng: random.Random
+) -> _AdaptiveOutcome:
     """The most informative comparison under the published posterior. The candidates are read without locks and
     scored (sampling.py); only the chosen items are locked, SKIP LOCKED, and the next-best comparison is tried when
     a concurrent request holds one of them. Before any fit (cold start) the caller samples balanced."""
@@ -387,7 +394,9 @@ def _random_window(eligible, *, campaign: Campaign, value_id: int, rng: random.R
     return window
 
 
-def _random_partner(eligible, *, campaign: Campaign, value_id: int, exclude: Sequence[int], rng: random.Random) -> int | None:  # type: ignore[no-untyped-def]
+def _random_partner(  # type: ignore[no-untyped-def]
+    eligible, *, campaign: Campaign, value_id: int, exclude: Sequence[int], rng: random.Random
+) -> int | None:
     bounds = sampling.campaign_item_id_bounds(campaign_id=campaign.pk, value_id=value_id)
     if bounds is None:
         return None
@@ -429,7 +438,8 @@ def _do_assignment_create(  # type: ignore[no-untyped-def]
         expires_at=now + timedelta(seconds=campaign.lease_ttl_s),
     )
     if not is_quality_check(assignment):
-        CampaignItem.objects.filter(campaign=campaign, pool_item_id__in=shown_order).update(in_flight=F("in_flight") + 1)
+        items = CampaignItem.objects.filter(campaign=campaign, pool_item_id__in=shown_order)
+        items.update(in_flight=F("in_flight") + 1)
     return assignment
 
 

@@ -95,7 +95,8 @@ def _validate_quality_control(qc: QualityControlSettings) -> None:
             "qualification_pass_score is the share of quiz answers needed: (0, 1].",
             extra={"field": "qualification_pass_score"},
         )
-    if len(qc.completion_code) > 64 or (qc.completion_code and not qc.completion_code.replace("-", "").replace("_", "").isalnum()):
+    code = qc.completion_code
+    if len(code) > 64 or (code and not code.replace("-", "").replace("_", "").isalnum()):
         raise ApplicationError(
             "completion_code has up to 64 letters, digits, '-' or '_' (crowd platforms put it in a URL).",
             extra={"field": "completion_code"},

@@ -26,7 +26,9 @@ def cohort_create(*, name: str, description: str = "") -> Cohort:
         with transaction.atomic():
             return Cohort.objects.create(name=name, description=description.strip())
     except IntegrityError:
-        raise ApplicationError(f"A cohort named “{name}” already exists.", extra={"field": "name"}, status_code=409) from None
+        raise ApplicationError(
+            f"A cohort named “{name}” already exists.", extra={"field": "name"}, status_code=409
+        ) from None
 
 
 def cohort_members_add(*, cohort: Cohort, usernames: Sequence[str]) -> list[User]:
@@ -39,7 +41,8 @@ def cohort_members_add(*, cohort: Cohort, usernames: Sequence[str]) -> list[User
     unknown = [name for name in wanted if name not in found]
     if unknown:
         raise ApplicationError(
-            f"No user is called {', '.join(unknown)}; nothing was added.", extra={"field": "usernames", "unknown": unknown}
+            f"No user is called {', '.join(unknown)}; nothing was added.",
+            extra={"field": "usernames", "unknown": unknown},
         )
     existing = set(cohort.members.filter(username__in=wanted).values_list("username", flat=True))
     added = [found[name] for name in wanted if name not in existing]

@@ -164,7 +164,8 @@ def qualification_submit(*, campaign: Campaign, annotator, answers: Sequence[int
     ]
     if unanswered:
         raise ApplicationError(
-            f"Choose one answer for question {', '.join(unanswered)}.", extra={"field": "answers", "questions": unanswered}
+            f"Choose one answer for question {', '.join(unanswered)}.",
+            extra={"field": "answers", "questions": unanswered},
         )
     with transaction.atomic():
         member, _ = CampaignMember.objects.select_for_update().get_or_create(campaign=campaign, annotator=annotator)
@@ -261,7 +262,9 @@ def crowd_session_touch(*, session: CrowdSession) -> None:
 # --- researchers: the quiz's questions ---------------------------------------------------------------------------
 
 
-def qualification_question_create(*, campaign: Campaign, prompt: str, choices: Sequence[str], correct_choice: int) -> QualificationQuestion:
+def qualification_question_create(
+    *, campaign: Campaign, prompt: str, choices: Sequence[str], correct_choice: int
+) -> QualificationQuestion:
     prompt = prompt.strip()
     cleaned = [choice.strip() for choice in choices if choice.strip()]
     if not prompt:

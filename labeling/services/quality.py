@@ -128,10 +128,13 @@ def gold_comparison_create(*, campaign: Campaign, stronger_id: int, weaker_id: i
     missing = [str(item) for item in (stronger_id, weaker_id) if item not in found]
     if missing:
         raise ApplicationError(
-            f"Pool item {', '.join(missing)} is not part of this campaign.", extra={"field": "stronger_id", "missing": missing}
+            f"Pool item {', '.join(missing)} is not part of this campaign.",
+            extra={"field": "stronger_id", "missing": missing},
         )
     if found[stronger_id] != found[weaker_id]:
-        raise ApplicationError("Both texts of a gold comparison must be in the same value's pool.", extra={"field": "weaker_id"})
+        raise ApplicationError(
+            "Both texts of a gold comparison must be in the same value's pool.", extra={"field": "weaker_id"}
+        )
     if GoldComparison.objects.filter(campaign=campaign, stronger_id__in=[stronger_id, weaker_id],
                                      weaker_id__in=[stronger_id, weaker_id]).exists():
         raise ApplicationError("This pair is already a gold comparison of the campaign.", status_code=409)
@@ -191,7 +194,9 @@ def gold_answer_correct(*, gold: GoldComparison, groups: Sequence[Sequence[int]]
     return None if found is None else found == ">"
 
 
-def attention_answer_passed(*, assignment: Assignment, check: AttentionCheck, groups: Sequence[Sequence[int]], kind: str) -> bool:
+def attention_answer_passed(
+    *, assignment: Assignment, check: AttentionCheck, groups: Sequence[Sequence[int]], kind: str
+) -> bool:
     """The check asks for the text at `expected_position` (in the order shown) to be chosen: it must come first,
     alone."""
     expected = assignment.item_ids[check.expected_position]
@@ -220,7 +225,9 @@ def answer_counters(
             counters["gold_correct"] = int(correct)
     if assignment.attention_check_id is not None:
         counters["attention_answered"] = 1
-        passed = attention_answer_passed(assignment=assignment, check=assignment.attention_check, groups=groups, kind=kind)
+        passed = attention_answer_passed(
+            assignment=assignment, check=assignment.attention_check, groups=groups, kind=kind
+        )
         counters["attention_failed"] = int(not passed)
     if answer_is_too_fast(campaign=campaign, item_ids=assignment.item_ids, latency_ms=latency_ms):
         counters["too_fast_count"] = 1
@@ -246,7 +253,8 @@ def do_quality_check_rules(*, campaign: Campaign, annotator, counters: dict[str,
     if member.state != CampaignMember.State.ACTIVE:
         return
     cleared = set((member.qc or {}).get("cleared", []))
-    if counters.get("attention_failed") and member.attention_failed >= ATTENTION_FAILURES_TO_REJECT and "attention" not in cleared:
+    rejectable = member.attention_failed >= ATTENTION_FAILURES_TO_REJECT and "attention" not in cleared
+    if counters.get("attention_failed") and rejectable:
         evidence = f"failed {member.attention_failed} of {member.attention_answered} attention checks"
         session = sessions.order_by("-started_at").first()
         if session is None:
@@ -263,7 +271,9 @@ def do_quality_check_rules(*, campaign: Campaign, annotator, counters: dict[str,
         return
     flag = gold_flag(answered=member.gold_answered, correct=member.gold_correct)
     if flag is not None and "gold" not in cleared:
-        member_set_state(member=member, state=CampaignMember.State.PAUSED, reason=f"quality control: {flag['evidence']}")
+        member_set_state(
+            member=member, state=CampaignMember.State.PAUSED, reason=f"quality control: {flag['evidence']}"
+        )
 
 
 def gold_flag(*, answered: int, correct: int) -> dict[str, str] | None:
@@ -325,12 +335,16 @@ def transitivity(preferences: Iterable[tuple[int, int]]) -> Transitivity:
                 if c <= b:
                     continue
                 triads += 1
-                if (b in beats[a] and c in beats[b] and a in beats[c]) or (c in beats[a] and b in beats[c] and a in beats[b]):
-                    cyclic += 1
+                forwards = b in beats[a] and c in beats[b] and a in beats[c]
+                backwards = c in beats[a] and b in beats[c] and a in beats[b]
+                cyclic += forwards or backwards
     return Transitivity(triads=triads, cyclic=cyclic)
 
 
-def answers_agreement(first: tuple[Sequence[Sequence[int]], str], second: tuple[Sequence[Sequence[int]], str], items: Sequence[int]) -> float | None:
+Answer = tuple[Sequence[Sequence[int]], str]  # (groups strongest → weakest, kind)
+
+
+def answers_agreement(first: Answer, second: Answer, items: Sequence[int]) -> float | None:
     """Share of item pairs two answers to the same items order the same way (">", "<" or "="); pairs either
     answer leaves unordered are left out."""
     same = total = 0
@@ -402,12 +416,15 @@ def sequential_outlier_test(
     n = len(referenced)
     disagreement = sum(d for d, _ in referenced) / n if n else None
     if n < OUTLIER_MIN_VOTES:
-        return OutlierTest(votes=n, disagreement=disagreement, statistic=None, threshold=None, checkpoint=None, flagged=False)
+        return OutlierTest(n, disagreement, statistic=None, threshold=None, checkpoint=None, flagged=False)
     uniforms = np.random.default_rng(list(seed)).random(n)
     log_p = np.empty(n)
     for i, ((disagrees, bin_), u) in enumerate(zip(referenced, uniforms, strict=True)):
         total, disagreeing = population[bin_]
-        p = u * (1 + disagreeing) / (total + 1) if disagrees else (disagreeing + u * (1 + total - disagreeing)) / (total + 1)
+        if disagrees:
+            p = u * (1 + disagreeing) / (total + 1)
+        else:
+            p = (disagreeing + u * (1 + total - disagreeing)) / (total + 1)
         log_p[i] = math.log(max(p, 1e-300))
     cumulative = -2.0 * np.cumsum(log_p)
     statistic = threshold = None
@@ -451,7 +468,8 @@ def campaign_quality_update(*, campaign: Campaign, now=None) -> int:  # type: ig
         .values_list("id", "annotator_id", "kind", "ordering", "shown_order", "assignment_id",
                      "assignment__is_repeat", "assignment__repeat_of_id")
     )
-    for judgment_id, annotator_id, kind, groups, shown, assignment_id, is_repeat, repeat_of_id in rows.iterator(chunk_size=5000):
+    for row in rows.iterator(chunk_size=5000):
+        judgment_id, annotator_id, kind, groups, shown, assignment_id, is_repeat, repeat_of_id = row
         watermark = judgment_id
         mine = data[annotator_id]
         mine.judgments += 1
@@ -469,29 +487,36 @@ def campaign_quality_update(*, campaign: Campaign, now=None) -> int:  # type: ig
                 population[bin_][1] += int(disagrees)
     updated = 0
     for member in CampaignMember.objects.filter(campaign=campaign).only("pk", "annotator_id"):
-        figures = _member_figures(campaign=campaign, annotator_id=member.annotator_id, mine=data.get(member.annotator_id),
-                                  population=population)
+        figures = _member_figures(
+            campaign=campaign, annotator_id=member.annotator_id, mine=data.get(member.annotator_id),
+            population=population,
+        )
         _do_member_figures_store(member_id=member.pk, figures=figures, watermark=watermark, now=now)
         updated += 1
     return updated
 
 
-def _member_figures(*, campaign: Campaign, annotator_id: int, mine: _AnnotatorData | None, population) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _member_figures(  # type: ignore[no-untyped-def]
+    *, campaign: Campaign, annotator_id: int, mine: _AnnotatorData | None, population
+) -> dict[str, Any]:
     mine = mine or _AnnotatorData([], [], {}, [], 0)
     triads = transitivity(mine.preferences)
-    agreements = [
-        agreement
-        for repeat_id, original_id in mine.repeats
-        if original_id in mine.answers
-        and (agreement := answers_agreement(mine.answers[repeat_id][:2], mine.answers[original_id][:2], mine.answers[repeat_id][2]))
-        is not None
-    ]
+    agreements = []
+    for repeat_id, original_id in mine.repeats:
+        if original_id not in mine.answers:
+            continue  # the original was undone
+        (groups, kind, items), (first_groups, first_kind, _) = mine.answers[repeat_id], mine.answers[original_id]
+        agreement = answers_agreement((groups, kind), (first_groups, first_kind), items)
+        if agreement is not None:
+            agreements.append(agreement)
     # leave the annotator's own votes out of the population they are compared with
     own: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for disagrees, bin_ in mine.votes:
         own[bin_][0] += 1
         own[bin_][1] += int(disagrees)
-    others = {bin_: (total - own[bin_][0], disagreeing - own[bin_][1]) for bin_, (total, disagreeing) in population.items()}
+    others = {
+        bin_: (total - own[bin_][0], disagreeing - own[bin_][1]) for bin_, (total, disagreeing) in population.items()
+    }
     outlier = sequential_outlier_test(votes=mine.votes, population=others, seed=(campaign.pk, annotator_id))
     return {
         "judgments": mine.judgments,
@@ -513,20 +538,23 @@ def member_flags(member: CampaignMember, qc: dict[str, Any]) -> list[dict[str, s
     if member.attention_failed >= ATTENTION_FAILURES_TO_REJECT:
         flags.append({"rule": "attention", "evidence": f"failed {member.attention_failed} of "
                       f"{member.attention_answered} attention checks (Prolific: two failures allow a rejection)"})
-    if member.judgments_count >= TOO_FAST_MIN_JUDGMENTS and member.too_fast_count / member.judgments_count >= TOO_FAST_MAX_SHARE:
+    judged = member.judgments_count
+    if judged >= TOO_FAST_MIN_JUDGMENTS and member.too_fast_count / judged >= TOO_FAST_MAX_SHARE:
         flags.append({"rule": "too_fast", "evidence": f"{member.too_fast_count} of {member.judgments_count} answers "
                       f"were faster than the reading-time floor (limit {TOO_FAST_MAX_SHARE:.0%})"})
     triads = qc.get("transitivity", {})
     if triads.get("triads", 0) >= TRANSITIVITY_MIN_TRIADS and triads["rate"] > TRANSITIVITY_MAX_RATE:
         flags.append({"rule": "transitivity", "evidence": f"{triads['cyclic']} of {triads['triads']} fully judged "
-                      f"triads are cyclic ({triads['rate']:.0%}; limit {TRANSITIVITY_MAX_RATE:.0%}, random answers 25 %)"})
+                      f"triads are cyclic ({triads['rate']:.0%}; limit {TRANSITIVITY_MAX_RATE:.0%}, "
+                      "random answers 25 %)"})
     retest = qc.get("retest", {})
     if retest.get("repeats", 0) >= RETEST_MIN_REPEATS and retest["agreement"] < RETEST_MIN_AGREEMENT:
         flags.append({"rule": "retest", "evidence": f"agrees with {retest['agreement']:.0%} of their own "
                       f"{retest['repeats']} repeated comparisons (shown reversed; limit {RETEST_MIN_AGREEMENT:.0%})"})
     outlier = qc.get("outlier", {})
     if outlier.get("flagged"):
-        flags.append({"rule": "outlier", "evidence": f"sequential outlier test: Fisher's M = {outlier['statistic']:.1f} "
+        flags.append({"rule": "outlier", "evidence": "sequential outlier test: Fisher's M = "
+                      f"{outlier['statistic']:.1f} "
                       f"≥ {outlier['threshold']:.1f} after {outlier['checkpoint']} votes; disagrees with the published "
                       f"order in {outlier['disagreement']:.0%} of {outlier['votes']} votes"})
     return flags
@@ -561,10 +589,8 @@ def running_campaigns_quality_update() -> int:
         latest = Judgment.objects.filter(campaign=campaign).order_by("-id").values_list("id", flat=True).first()
         if latest is None:
             continue
-        computed = min(
-            ((qc or {}).get("watermark", 0) for qc in CampaignMember.objects.filter(campaign=campaign).values_list("qc", flat=True)),
-            default=0,
-        )
+        member_figures = CampaignMember.objects.filter(campaign=campaign).values_list("qc", flat=True)
+        computed = min(((qc or {}).get("watermark", 0) for qc in member_figures), default=0)
         if latest > computed:
             campaign_quality_update(campaign=campaign)
             updated += 1
@@ -596,8 +622,7 @@ def quality_update_job_handler(context: JobContext) -> dict[str, Any]:
     members = campaign_quality_update(campaign=campaign)
     context.report(0.7, "Looking for contested pairs")
     queued = adjudications_queue_refresh(campaign=campaign)
-    states = dict(
-        CampaignMember.objects.filter(campaign=campaign).values("state").annotate(n=Count("id")).values_list("state", "n")
-    )
+    members = CampaignMember.objects.filter(campaign=campaign)
+    states = dict(members.values("state").annotate(n=Count("id")).values_list("state", "n"))
     return {"members": members, "paused": states.get("paused", 0), "removed": states.get("removed", 0),
             "contested_pairs_queued": queued}

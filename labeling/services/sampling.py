@@ -65,7 +65,8 @@ class RankedComparison:
 
     @property
     def reason(self) -> str:
-        what = "closest utilities" if len(self.pool_item_ids) == 2 else f"{len(self.pool_item_ids)} items with close utilities"
+        k = len(self.pool_item_ids)
+        what = "closest utilities" if k == 2 else f"{k} items with close utilities"
         return f"adaptive: {what} (gap {self.utility_gap:.2f}), max expected information {self.information:.2f}"
 
 
@@ -82,7 +83,9 @@ def expected_information(u_i, se_i, u_j, se_j):  # type: ignore[no-untyped-def]
     return variance * variance * q / (1.0 + variance * q)
 
 
-def ranked_comparisons(candidates: Sequence[Candidate], *, k: int, limit: int = RANKED_LIMIT) -> Iterator[RankedComparison]:
+def ranked_comparisons(
+    candidates: Sequence[Candidate], *, k: int, limit: int = RANKED_LIMIT
+) -> Iterator[RankedComparison]:
     """The best comparisons of k items among `candidates`, best first (at most `limit`, each from a different
     starting pair). The caller skips those the annotator has seen and those another request holds."""
     n = len(candidates)
@@ -135,12 +138,15 @@ def campaign_value_ids(*, campaign_id: int) -> list[int]:
     key = f"valueflow:campaign-values:{campaign_id}"
     value_ids = cache.get(key)
     if value_ids is None:
-        value_ids = list(Campaign.values.through.objects.filter(campaign_id=campaign_id).values_list("value_id", flat=True))
+        links = Campaign.values.through.objects.filter(campaign_id=campaign_id)
+        value_ids = list(links.values_list("value_id", flat=True))
         cache.set(key, value_ids, _BOUNDS_CACHE_S)
     return list(value_ids)
 
 
-def candidates_read(*, eligible: QuerySet[CampaignItem], bounds: tuple[int, int], rng: random.Random) -> list[Candidate]:
+def candidates_read(
+    *, eligible: QuerySet[CampaignItem], bounds: tuple[int, int], rng: random.Random
+) -> list[Candidate]:
     """A random stretch of the eligible items (from a random point of the id range) and the least-exposed ones,
     read together in one query without locks; only the items finally chosen are locked."""
     columns = ("pool_item_id", "pool_item__utility", "pool_item__utility_se", "judgments_count", "in_flight")

@@ -18,7 +18,14 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import researcher_required
 from common.exceptions import ApplicationError
 from common.selectors import job_list_visible_to
-from labeling.models import Adjudication, AttentionCheck, Campaign, CampaignMember, GoldComparison, QualificationQuestion
+from labeling.models import (
+    Adjudication,
+    AttentionCheck,
+    Campaign,
+    CampaignMember,
+    GoldComparison,
+    QualificationQuestion,
+)
 from labeling.selectors import (
     adjudication_counts,
     adjudication_list,
@@ -49,8 +56,12 @@ class QualityControlForm(forms.Form):
         min_value=0, max_value=0.5, help_text="Adaptive sampling: share of comparisons drawn at random (keeps the "
         "comparison graph connected)."
     )
-    gold_rate_start = forms.FloatField(min_value=0, max_value=0.5, help_text=f"Gold comparisons for newcomers. {SHARE_HELP}")
-    gold_rate_end = forms.FloatField(min_value=0, max_value=0.5, help_text=f"Gold comparisons once tapered. {SHARE_HELP}")
+    gold_rate_start = forms.FloatField(
+        min_value=0, max_value=0.5, help_text=f"Gold comparisons for newcomers. {SHARE_HELP}"
+    )
+    gold_rate_end = forms.FloatField(
+        min_value=0, max_value=0.5, help_text=f"Gold comparisons once tapered. {SHARE_HELP}"
+    )
     gold_taper_judgments = forms.IntegerField(
         min_value=1, help_text="Over how many of an annotator's judgments the gold rate tapers from start to end."
     )
@@ -205,7 +216,8 @@ def quality_setup(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def _render_setup(request: HttpRequest, campaign: Campaign, *, status: int = 200, **forms_: forms.Form) -> HttpResponse:
     context: dict[str, Any] = {
         "campaign": campaign,
-        "settings_form": forms_.get("settings_form") or QualityControlForm(initial=vars(QualityControlSettings.of(campaign))),
+        "settings_form": forms_.get("settings_form")
+        or QualityControlForm(initial=vars(QualityControlSettings.of(campaign))),
         "gold_form": forms_.get("gold_form") or GoldForm(),
         "attention_form": forms_.get("attention_form") or AttentionCheckForm(initial={"expected_text": 2}),
         "question_form": forms_.get("question_form") or QuestionForm(),
@@ -255,7 +267,9 @@ def quality_attention_create(request: HttpRequest, campaign_id: int) -> HttpResp
         return _render_setup(request, campaign, attention_form=form, status=400)
     try:
         attention_check_create(
-            campaign=campaign, prompt=form.cleaned_data["prompt"], expected_position=form.cleaned_data["expected_text"] - 1
+            campaign=campaign,
+            prompt=form.cleaned_data["prompt"],
+            expected_position=form.cleaned_data["expected_text"] - 1,
         )
     except ApplicationError as exc:
         _error_to_form(form, exc, aliases={"expected_position": "expected_text"})
@@ -326,7 +340,9 @@ def _render_queue(request: HttpRequest, campaign: Campaign, *, error: str = "", 
         "recent": adjudication_list(campaign=campaign, status=Adjudication.Status.DECIDED).reverse()[:10],
         "error": error,
     }
-    template = "labeling/quality_adjudicate.html#adjudication-card" if request.htmx else "labeling/quality_adjudicate.html"
+    template = "labeling/quality_adjudicate.html"
+    if request.htmx:
+        template += "#adjudication-card"
     return render(request, template, context, status=status)
 
 

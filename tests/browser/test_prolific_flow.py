@@ -107,7 +107,8 @@ def test_a_prolific_participant_from_the_study_link_to_the_completion_page(live_
         response = route.fetch(max_redirects=0)
         location = response.headers.get("location", "")
         redirects.append((response.status, location))
-        route.fulfill(status=200, content_type="text/html", body=f"<script>location.replace({json.dumps(location)})</script>")
+        follow = f"<script>location.replace({json.dumps(location)})</script>"
+        route.fulfill(status=200, content_type="text/html", body=follow)
 
     page.route("https://app.prolific.com/**", prolific)
     page.route("**/crowd/*/complete/", completion_redirect)

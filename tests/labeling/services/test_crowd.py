@@ -40,7 +40,9 @@ def _quiz_campaign(researcher, **settings):
     )
     return campaign_quality_control_update(
         campaign=campaign,
-        settings=QualityControlSettings(requires_qualification=True, qualification_pass_score=1.0, completion_code="C0DE1"),
+        settings=QualityControlSettings(
+            requires_qualification=True, qualification_pass_score=1.0, completion_code="C0DE1"
+        ),
     )
 
 
@@ -79,7 +81,9 @@ def test_a_crowd_link_never_opens_a_password_account(researcher):
 
 def test_closed_campaigns_and_mturk_previews_start_no_session(researcher):
     campaign = running_campaign(values=[value_with_pool(n_items=4)], created_by=researcher)
-    preview = crowd_arrival_parse(params={"workerId": "A1", "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": "H"})
+    preview = crowd_arrival_parse(
+        params={"workerId": "A1", "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": "H"}
+    )
     with pytest.raises(ApplicationError, match="Accept the HIT"):
         crowd_session_start(campaign=campaign, arrival=preview)
     campaign_set_status(campaign=campaign, status="paused")

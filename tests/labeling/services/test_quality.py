@@ -71,7 +71,9 @@ def _flags(member: CampaignMember) -> set[str]:
 # --- gold ---------------------------------------------------------------------------------------------------------
 
 
-def test_gold_pairs_are_served_silently_and_catch_an_annotator_who_gets_them_wrong(researcher, annotator, other_annotator):
+def test_gold_pairs_are_served_silently_and_catch_an_annotator_who_gets_them_wrong(
+    researcher, annotator, other_annotator
+):
     value = value_with_pool(n_items=20)
     campaign = running_campaign(values=[value], created_by=researcher, gold_rate_start=0.5, gold_rate_end=0.5,
                                 judgments_per_item=100)

@@ -95,7 +95,8 @@ def test_adaptive_keeps_a_random_fraction(researcher, annotator, other_annotator
     for _ in range(30):
         nxt = assignment_next(campaign=campaign, annotator=annotator, rng=rng)
         reasons.append(nxt.reason)
-        judgment_submit(assignment_id=nxt.assignment.pk, annotator=annotator, ordering=[[i] for i in nxt.assignment.item_ids])
+        ordering = [[item] for item in nxt.assignment.item_ids]
+        judgment_submit(assignment_id=nxt.assignment.pk, annotator=annotator, ordering=ordering)
     random_share = sum(reason.startswith("adaptive: random comparison") for reason in reasons) / len(reasons)
     assert 0.25 <= random_share <= 0.75
     assert any(reason.startswith("adaptive: closest utilities") for reason in reasons)

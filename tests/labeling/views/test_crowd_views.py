@@ -129,7 +129,9 @@ def _quiz(campaign):
     )
     campaign_quality_control_update(
         campaign=campaign,
-        settings=QualityControlSettings(requires_qualification=True, qualification_pass_score=1.0, completion_code="Q1"),
+        settings=QualityControlSettings(
+            requires_qualification=True, qualification_pass_score=1.0, completion_code="Q1"
+        ),
     )
 
 
@@ -181,7 +183,9 @@ def test_returning_the_study_gives_the_open_comparison_back(study):
 def test_an_attention_check_shows_its_instruction_on_the_card(researcher, annotator_client):
     campaign = running_campaign(values=[value_with_pool(n_items=10)], created_by=researcher, attention_check_every=2,
                                 judgments_per_item=20)
-    attention_check_create(campaign=campaign, prompt="Please choose Text 2 to show you are reading.", expected_position=1)
+    attention_check_create(
+        campaign=campaign, prompt="Please choose Text 2 to show you are reading.", expected_position=1
+    )
     annotator_client.get(reverse("labeling:annotate", args=[campaign.pk]))
     lease = Assignment.objects.get(status=Assignment.Status.OPEN)
     card = annotator_client.post(

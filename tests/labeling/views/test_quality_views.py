@@ -21,9 +21,14 @@ def campaign(researcher):
     return running_campaign(values=[value_with_pool(n_items=6)], created_by=researcher, name="QC campaign")
 
 
-def test_the_review_lists_paused_annotators_with_their_evidence_and_reinstates_them(researcher_client, campaign, annotator):
-    member = CampaignMember.objects.create(campaign=campaign, annotator=annotator, judgments_count=12, too_fast_count=11)
-    member.qc = {"flags": [{"rule": "too_fast", "evidence": "11 of 12 answers were faster than the reading-time floor"}]}
+def test_the_review_lists_paused_annotators_with_their_evidence_and_reinstates_them(
+    researcher_client, campaign, annotator
+):
+    member = CampaignMember.objects.create(
+        campaign=campaign, annotator=annotator, judgments_count=12, too_fast_count=11
+    )
+    evidence = "11 of 12 answers were faster than the reading-time floor"
+    member.qc = {"flags": [{"rule": "too_fast", "evidence": evidence}]}
     member.save()
     member_set_state(member=member, state=CampaignMember.State.PAUSED, reason="quality control: too fast")
     page = researcher_client.get(reverse("labeling:quality_review", args=[campaign.pk])).content.decode()
@@ -82,7 +87,8 @@ def test_gold_pairs_attention_checks_and_questions_are_added_from_the_setup_page
     assert AttentionCheck.objects.get().expected_position == 1
 
     question_url = reverse("labeling:quality_question_create", args=[campaign.pk])
-    researcher_client.post(question_url, {"prompt": "Which is kind?", "choices": "Sharing\nStealing", "correct_choice": "1"})
+    question = {"prompt": "Which is kind?", "choices": "Sharing\nStealing", "correct_choice": "1"}
+    researcher_client.post(question_url, question)
     question = campaign.qualification_questions.get()
     assert (question.choices, question.correct_choice) == (["Sharing", "Stealing"], 0)
     researcher_client.post(reverse("labeling:quality_question_delete", args=[campaign.pk, question.pk]))
