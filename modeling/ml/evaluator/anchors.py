@@ -47,7 +47,7 @@ class AnchorPanel:
         bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > LIMIT))
         if bad.size:
             raise ValueError(
-                f"anchor panel: anchor {int(ids_array[bad[0]])} has intensity {values[bad[0]]!r}, outside [−10, 10]"
+                f"anchor panel: anchor {int(ids_array[bad[0]])} has intensity {float(values[bad[0]]):g}, outside [−10, 10]"
             )
         order = np.argsort(values, kind="stable")
         return cls(ids_array[order], values[order])
