@@ -61,7 +61,8 @@ class CrowdArrival:
 
     @property
     def username(self) -> str:
-        return f"{self.platform}-{self.participant_id}".lower()
+        # not lower-cased: two platform ids that differ only in case are two people
+        return f"{self.platform}-{self.participant_id}"
 
     @property
     def is_mturk_preview(self) -> bool:
@@ -252,11 +253,6 @@ def crowd_sessions_time_out(*, now=None, idle_minutes: int = SESSION_IDLE_MINUTE
                 assignments_release_open(campaign_id=session.campaign_id, annotator_id=session.annotator_id)
                 timed_out += 1
     return timed_out
-
-
-def crowd_session_touch(*, session: CrowdSession) -> None:
-    """Record activity on an active session (its last_seen_at moves to now)."""
-    CrowdSession.objects.filter(pk=session.pk, status=CrowdSession.Status.ACTIVE).update(last_seen_at=timezone.now())
 
 
 # --- researchers: the quiz's questions ---------------------------------------------------------------------------

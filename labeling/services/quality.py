@@ -586,7 +586,9 @@ def running_campaigns_quality_update() -> int:
     last computation. Returns the number of campaigns updated."""
     updated = 0
     for campaign in Campaign.objects.filter(status=Campaign.Status.RUNNING):
-        latest = Judgment.objects.filter(campaign=campaign).order_by("-id").values_list("id", flat=True).first()
+        # the judgments a computation reads (see campaign_quality_update), so its watermark can catch up with them
+        counted = Judgment.objects.filter(campaign=campaign, retraction__isnull=True, is_quality_check=False)
+        latest = counted.order_by("-id").values_list("id", flat=True).first()
         if latest is None:
             continue
         member_figures = CampaignMember.objects.filter(campaign=campaign).values_list("qc", flat=True)

@@ -368,3 +368,18 @@ def test_pausing_needs_a_reason_and_gives_open_leases_back(researcher, annotator
     assert lease.status == "released"
     assert not CampaignItem.objects.filter(campaign=campaign, in_flight__gt=0).exists()
     assert not Judgment.objects.exists()
+
+
+def test_the_periodic_update_recomputes_only_campaigns_with_new_judgments(researcher, annotator):
+    from labeling.services.quality import running_campaigns_quality_update
+
+    value = value_with_pool(n_items=10)
+    campaign = running_campaign(values=[value], created_by=researcher, judgments_per_item=100)
+    truth = {item: float(i) for i, item in enumerate(_pool(value))}
+    _work(campaign, annotator, truth, n=3)
+    assert running_campaigns_quality_update() == 1
+    assert _member(campaign, annotator).qc["judgments"] == 3
+    assert running_campaigns_quality_update() == 0  # nothing new
+    last = _work(campaign, annotator, truth, n=1)[0]
+    judgment_undo(judgment_id=last.pk, annotator=annotator)  # an undone answer is not new work
+    assert running_campaigns_quality_update() == 0
