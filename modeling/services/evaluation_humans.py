@@ -115,12 +115,12 @@ def human_campaign_open(evaluation: SteeringEvaluation) -> Campaign:
                 )
                 probe_ids.add(pool_item.pk)
                 probe_of[(response_id, value_id)] = pool_item.pk
-            anchor_set = anchor_set(values[value_id])
+            anchors = anchor_set(values[value_id])
             rng = np.random.default_rng([int(evaluation.seed), value_id, 1_000_003])
             wanted = (k - 1) * len(probe_ids)
-            chosen = [int(anchor_set.panel.ids[i]) for i in anchor_set.panel.spread(wanted, rng)]
+            chosen = [int(anchors.panel.ids[i]) for i in anchors.panel.spread(wanted, rng)]
             chosen = [a for a in chosen if a not in probe_ids]
-            frozen[str(value_id)] = [[a, anchor_set.intensity_of[a]] for a in chosen]
+            frozen[str(value_id)] = [[a, anchors.intensity_of[a]] for a in chosen]
             items += [CampaignItem(campaign=campaign, pool_item_id=p, value_id=value_id, is_probe=True) for p in sorted(probe_ids)]
             items += [CampaignItem(campaign=campaign, pool_item_id=a, value_id=value_id, is_anchor=True) for a in chosen]
         CampaignItem.objects.bulk_create(items, batch_size=1000)

@@ -5,6 +5,7 @@ crashed run resumed without redoing finished work, and batches shared between wo
 import numpy as np
 import pytest
 from django.core.cache import cache
+from scipy.stats import spearmanr
 
 from common.exceptions import ApplicationError
 from common.models import Job
@@ -213,3 +214,40 @@ def test_a_helper_worker_takes_the_batches_nobody_holds(setup, platform_admin):
     batches, pending = evaluations._stage_batches(evaluation, "generate")
     assert processed == len(batches) - 1 and pending() == {0}
     assert evaluation_work(evaluation_id=evaluation.pk, stage="generate") == 1 and pending() == set()
+
+
+def test_human_judges_rank_probes_in_a_campaign_and_the_evaluation_waits_for_them(setup, platform_admin, annotator):
+    from labeling.services.assignment import assignment_next
+    from labeling.services.judgments import judgment_submit
+    from modeling.services.evaluation_humans import evaluation_human_collect
+
+    settings = settings_for(setup, judge="human", judge_backend_id=None, levels=[-2, 2], window_size=4, windows_per_response=2)
+    evaluation = run(evaluation_create(settings=settings, created_by=platform_admin), platform_admin)
+    assert evaluation.status == "waiting" and evaluation.human_campaign is not None
+    assert set(evaluation.planned["human_anchors"]) == {str(setup["value"].pk)}
+    early = evaluation_human_collect(evaluation=evaluation)
+    assert (early.judgments, early.finished) == (0, False) and evaluation.report["progress"]["probes"] == 9
+
+    campaign = evaluation.human_campaign
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lease = assignment_next(campaign=campaign, annotator=annotator).assignment
+        if lease is None:
+            break
+        texts = dict(
+            campaign.items.filter(pool_item_id__in=lease.item_ids).values_list("pool_item_id", "pool_item__text__content")
+        )
+        perceived = {i: stated_intensity(texts[i]) + 0.3 * rng.logistic() for i in lease.item_ids}
+        ordering = [[i] for i in sorted(lease.item_ids, key=lambda i: -perceived[i])]
+        judgment_submit(assignment_id=lease.pk, annotator=annotator, ordering=ordering)
+    progress = evaluation_human_collect(evaluation=evaluation)
+    assert progress.finished and progress.complete and progress.probes_complete == 9
+    evaluation.refresh_from_db()
+    assert evaluation.status == "finished" and evaluation.human_campaign.status == "finished"
+    windows = JudgeWindow.objects.filter(response__evaluation=evaluation, judge="human")
+    assert windows.exists() and all("judgment" in w.raw_answers[0] for w in windows)
+    scores = ResponseScore.objects.filter(response__evaluation=evaluation, judge="human").select_related("response")
+    stated = [stated_intensity(s.response.response) for s in scores]
+    # two windows of randomly drawn anchors each: the intervals are wide, but they hold the truth and rank it
+    assert len(stated) == 9 and sum(s.ci_low <= t <= s.ci_high for s, t in zip(scores, stated, strict=True)) >= 8
+    assert spearmanr([s.intensity for s in scores], stated).statistic > 0.8
