@@ -540,7 +540,7 @@ class Bot:
         )
         latency_ms = int((time.perf_counter() - shown_at) * 1000)
         started = time.perf_counter()
-        _, _ = self.client.assignment_submit(
+        self.client.assignment_submit(
             int(assignment["id"]), ordering=answer.ordering, kind=answer.kind, latency_ms=latency_ms
         )
         self.stats.submit_ms.append((time.perf_counter() - started) * 1000)
