@@ -144,3 +144,35 @@ def stated_intensity(text: str) -> float:
     match = _MARK.search(text)
     assert match is not None, text
     return float(match.group(1))
+
+
+def publish_prior_fit(value: Value) -> None:
+    """Publish a fit whose scores are the value's imported ratings (as if crowd judgments had confirmed them), through
+    the fits service, so the value has published anchors and the HiVES judge can learn it."""
+    from django.utils import timezone
+
+    from labeling.models import PoolItem
+    from modeling.models import Fit, ItemScore
+    from modeling.services.fits import fit_publish
+
+    items = list(PoolItem.objects.filter(value=value, is_probe=False).exclude(prior_intensity=None))
+    fit = Fit.objects.create(
+        value=value, status=Fit.Status.SUCCEEDED, backend="choix", config={}, watermark=0, n_items=len(items),
+        log_likelihood=0.0, converged=True, finished_at=timezone.now(),
+    )
+    ItemScore.objects.bulk_create(
+        ItemScore(fit=fit, pool_item=item, utility=item.prior_intensity / 4, se=0.2, intensity=item.prior_intensity,
+                  ci_low=max(-10, item.prior_intensity - 1), ci_high=min(10, item.prior_intensity + 1), n_judgments=3)
+        for item in items
+    )
+    assert fit_publish(fit=fit)
+
+
+def hives_judge_ready(model_dir: Path) -> None:
+    """Make a HiVES version on the encoder in `model_dir` current, with stored embeddings and judge heads for every
+    value with published intensities (the embedding job runs here, in-process)."""
+    from common.services import job_run
+    from modeling.services.hives import hives_base_version_create
+
+    _version, job = hives_base_version_create(base_model=str(model_dir))
+    assert job_run(job_id=job.pk).status == "succeeded"

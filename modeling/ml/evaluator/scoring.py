@@ -16,14 +16,16 @@ makes the 1:1 scale's intervals far too narrow (field.md measured 47–87 % cove
   (a deterministic judge such as the HiVES regressor orders anchors perfectly, and the unpenalised estimate would
   run to infinity) and sensible when there are only a few windows.
 * `response_score(windows, scale)` — with β known, each window's likelihood depends on the text's intensity x only
-  through the stages in which the text was still unranked, so the fit is a one-dimensional concave problem solved by
-  a few Newton steps (well under a millisecond). Its 95 % interval combines the curvature of the likelihood with
-  the uncertainty of β (delta method).
+  through the stages in which the text was still unranked, so the fit is a one-dimensional concave problem
+  (safeguarded Newton steps; about a millisecond). Its 95 % interval is the likelihood-ratio interval
+  {x : ℓ(x) ≥ ℓ(x̂) − 1.92}, which stays right for a sharp judge (whose likelihood is nearly flat between the two
+  anchors that bracket the text, so the curvature says little), widened for the uncertainty of β (delta method:
+  how far x̂ moves when β moves by one standard error).
 * A text that beat every anchor it met in every window has no finite maximum-likelihood intensity. It is placed
-  just above the strongest anchor it met — at the intensity where beating all of them becomes as likely as not —
-  with the interval running from the lowest intensity at which that outcome still has a 5 % chance up to 10
-  (a one-sided 95 % bound; above the top of the scale there is nothing to miss). Symmetrically for a text that lost
-  to every anchor.
+  just above the strongest anchor it met — where beating all of them becomes as likely as not, but at most
+  JUST_BEYOND points above that anchor — with a wide interval: from the lowest intensity at which that outcome
+  still has a 5 % chance (and at most the strongest anchor met) up to 10, a one-sided 95 % bound (above the top of
+  the scale there is nothing to miss). Symmetrically for a text that lost to every anchor.
 
 Pure numpy; no Django.
 """
@@ -43,6 +45,8 @@ Z95 = 1.959963984540054
 LR_DROP = 1.920729410347062
 # One-sided confidence for a text that beat (lost to) every anchor: the bound has a 5 % chance of being wrong.
 ONE_SIDED_ALPHA = 0.05
+# ... and is placed at most this many points beyond the strongest (weakest) anchor it met: "just above (below)" it.
+JUST_BEYOND = 1.0
 # Prior on log β: centred on the reference's 1 logit per point, wide enough that a few dozen anchor orderings
 # override it (one standard deviation is a factor e ≈ 2.7).
 SCALE_PRIOR_CENTRE = 1.0
@@ -322,21 +326,23 @@ def response_score(windows: Sequence[JudgedWindow], scale: Scale) -> ResponseEst
 
         if beat_all:
             strongest = max(met)
-            # log P(beat all) rises with x; place the text where it reaches ½, and bound it below at 5 %.
-            point = _solve_monotone(log_outcome, math.log(0.5), -LIMIT - 40 / beta, LIMIT + 40 / beta)
+            # log P(beat all) rises with x. The text goes where that probability reaches ½, kept between the
+            # strongest anchor and JUST_BEYOND points above it; the interval runs from where the probability falls
+            # to 5 % — never above the strongest anchor met, so it stays wide — to the top of the scale.
+            median = _solve_monotone(log_outcome, math.log(0.5), -LIMIT - 40 / beta, LIMIT + 40 / beta)
             lower = _solve_monotone(log_outcome, math.log(ONE_SIDED_ALPHA), -LIMIT - 40 / beta, LIMIT + 40 / beta)
-            intensity = min(LIMIT, max(strongest, point))
-            low, high = max(-LIMIT, min(lower, intensity)), LIMIT
+            intensity = min(LIMIT, strongest + JUST_BEYOND, max(strongest, median))
+            low, high = max(-LIMIT, min(lower, strongest, intensity)), LIMIT
         else:
             weakest = min(met)
 
             def rising(x: float) -> float:  # log P(lost to all | −x), increasing in x
                 return log_outcome(-x)
 
-            point = -_solve_monotone(rising, math.log(0.5), -LIMIT - 40 / beta, LIMIT + 40 / beta)
+            median = -_solve_monotone(rising, math.log(0.5), -LIMIT - 40 / beta, LIMIT + 40 / beta)
             upper = -_solve_monotone(rising, math.log(ONE_SIDED_ALPHA), -LIMIT - 40 / beta, LIMIT + 40 / beta)
-            intensity = max(-LIMIT, min(weakest, point))
-            low, high = -LIMIT, min(LIMIT, max(upper, intensity))
+            intensity = max(-LIMIT, weakest - JUST_BEYOND, min(weakest, median))
+            low, high = -LIMIT, min(LIMIT, max(upper, weakest, intensity))
         return ResponseEstimate(
             intensity=float(intensity), ci_low=float(low), ci_high=float(high), intensity_se=math.inf,
             utility=float(beta * intensity), beat_all=beat_all, lost_all=lost_all, **common,
