@@ -8,6 +8,8 @@ BENCHMARKS: dict[str, str] = {
     "refit": "modeling.benchmarks.refit",
     "annotate": "modeling.benchmarks.annotate",
     "accuracy": "modeling.benchmarks.accuracy",
+    "evaluator": "modeling.benchmarks.evaluator",
+    "steering": "modeling.benchmarks.steering",
     "adaptive": "modeling.benchmarks.adaptive",
     "reliability": "modeling.benchmarks.reliability",
     "hives": "modeling.benchmarks.hives",
