@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # A database connection lost mid-request answers 503 + Retry-After with a JSON body (common/middleware.py).
     "common.middleware.DatabaseUnavailableMiddleware",
+    # A body over DATA_UPLOAD_MAX_MEMORY_SIZE answers 413 with the limit, in the API's error format.
+    "common.middleware.RequestTooLargeMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -121,6 +123,10 @@ if REDIS_URL:
     CACHES = {"default": cache_settings(REDIS_URL)}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions are read from Redis and written through to PostgreSQL: the session lookup every authenticated request
+# makes costs a cache hit instead of a database round trip (docs/benchmarks.md, "Load"). Without Redis, sessions
+# stay in the database: a per-process memory cache would keep a logged-out session alive in the other processes.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # --- REST API -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

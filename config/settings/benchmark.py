@@ -17,6 +17,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = 60
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/13")
 CACHES = {"default": cache_settings(REDIS_URL)}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"  # see base.py
 # The benchmark server sends refit requests into a throwaway in-process queue by default: the benchmark measures
 # the annotation path, and a real broker would otherwise keep requests for values of a database that is dropped.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")

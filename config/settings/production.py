@@ -27,6 +27,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = _required("REDIS_URL")
 CACHES = {"default": cache_settings(REDIS_URL)}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"  # see base.py
 CELERY_BROKER_URL = _required("CELERY_BROKER_URL")
 # Long training runs must not be redelivered while still running: a visibility timeout past the hard limit.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=4 * 3600)}

@@ -10,6 +10,7 @@ SECRET_KEY = "valueflow-test-key"
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/valueflow")}
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CACHES = {"default": cache_settings(REDIS_URL)}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"  # see base.py
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
 CELERY_TASK_ALWAYS_EAGER = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,6 +1,7 @@
 """Submitting judgments (idempotent, all-or-nothing), undoing the last one within a short window, and the stopping
 rule that retires items once they have their judgments or a narrow enough published interval."""
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ UNDO_WINDOW_S = 30
 # Refit requests are throttled to one message per value per this many seconds; the modeling side debounces more.
 REFIT_REQUEST_THROTTLE_S = 1
 MAX_LATENCY_MS = 24 * 3600 * 1000
+# What a client may say about itself (browser, app version, …) is kept with the judgment; it is small or refused.
+MAX_CLIENT_INFO_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ def judgment_submit(
 ) -> SubmitResult:
     """Store the annotator's answer to their lease. The same answer sent twice stores one judgment and answers the
     same; anything invalid is rejected with a clear message and stores nothing."""
+    _check_client_info(client_info)
     with transaction.atomic():
         assignment = Assignment.objects.select_for_update(of=("self",)).select_related("campaign").filter(pk=assignment_id).first()
         if assignment is None or assignment.annotator_id != annotator.pk:
@@ -92,6 +96,22 @@ def judgment_submit(
         else:
             _request_refit_on_commit(assignment.value_id)
     return SubmitResult(judgment, created=True)
+
+
+def _check_client_info(client_info: dict[str, Any] | None) -> None:
+    if client_info is None:
+        return
+    if not isinstance(client_info, dict):
+        raise ApplicationError("client_info must be a JSON object.", extra={"field": "client_info"})
+    encoded = json.dumps(client_info, default=str)
+    if "\\u0000" in encoded:  # PostgreSQL's JSON type cannot hold a NUL character
+        raise ApplicationError("client_info must not contain NUL characters.", extra={"field": "client_info"})
+    size = len(encoded.encode("utf-8"))
+    if size > MAX_CLIENT_INFO_BYTES:
+        raise ApplicationError(
+            f"client_info is {size:,} bytes of JSON; the limit is {MAX_CLIENT_INFO_BYTES:,}.",
+            extra={"field": "client_info", "limit_bytes": MAX_CLIENT_INFO_BYTES},
+        )
 
 
 def _validated_ordering(*, assignment: Assignment, campaign: Campaign, ordering: Any, kind: str) -> list[list[int]]:

@@ -8,6 +8,7 @@ BENCHMARKS: dict[str, str] = {
     "refit": "modeling.benchmarks.refit",
     "annotate": "modeling.benchmarks.annotate",
     "accuracy": "modeling.benchmarks.accuracy",
+    "load": "modeling.benchmarks.load",
     "evaluator": "modeling.benchmarks.evaluator",
     "steering": "modeling.benchmarks.steering",
     "adaptive": "modeling.benchmarks.adaptive",
