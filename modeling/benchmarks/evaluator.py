@@ -21,7 +21,7 @@ from typing import Any
 
 from modeling.ml.evaluator.simulate import SimulationSettings, simulate_evaluator
 
-HELP = "Simulated judge with logistic noise: evaluator MAE, 95 % coverage and ms per text, estimated vs fixed 1:1 scale."
+HELP = "Simulated noisy judge: evaluator MAE, 95 % coverage and ms per text, with the scale estimated vs fixed 1:1."
 DEFAULT_NOISE = 1 / math.sqrt(2)
 NOISIER_NOISE = 1.5
 TARGET = {"mae": 1.0, "coverage": 0.9, "ms_per_response": 5.0}

@@ -121,8 +121,13 @@ def human_campaign_open(evaluation: SteeringEvaluation) -> Campaign:
             chosen = [int(anchors.panel.ids[i]) for i in anchors.panel.spread(wanted, rng)]
             chosen = [a for a in chosen if a not in probe_ids]
             frozen[str(value_id)] = [[a, anchors.intensity_of[a]] for a in chosen]
-            items += [CampaignItem(campaign=campaign, pool_item_id=p, value_id=value_id, is_probe=True) for p in sorted(probe_ids)]
-            items += [CampaignItem(campaign=campaign, pool_item_id=a, value_id=value_id, is_anchor=True) for a in chosen]
+            items += [
+                CampaignItem(campaign=campaign, pool_item_id=p, value_id=value_id, is_probe=True)
+                for p in sorted(probe_ids)
+            ]
+            items += [
+                CampaignItem(campaign=campaign, pool_item_id=a, value_id=value_id, is_anchor=True) for a in chosen
+            ]
         CampaignItem.objects.bulk_create(items, batch_size=1000)
         # A single-value response points at its probe (baseline and profile responses have one per value).
         singles = list(SteeredResponse.objects.filter(evaluation=evaluation, value__isnull=False).exclude(response=""))
@@ -152,24 +157,32 @@ def evaluation_human_collect(*, evaluation: SteeringEvaluation, force: bool = Fa
     or was finished, or `force` — score the responses, write the report and finish the campaign."""
     if evaluation.judge != JudgeKind.HUMAN or evaluation.human_campaign is None:
         raise ApplicationError(
-            f"Evaluation “{evaluation.name}” is not waiting for human judges.", extra={"status": evaluation.status}, status_code=409
+            f"Evaluation “{evaluation.name}” is not waiting for human judges.",
+            extra={"status": evaluation.status},
+            status_code=409,
         )
     if evaluation.status != Status.WAITING_FOR_HUMANS:
         raise ApplicationError(
-            f"Evaluation “{evaluation.name}” is {evaluation.get_status_display().lower()}, not waiting for human judges.",
+            f"Evaluation “{evaluation.name}” is {evaluation.get_status_display().lower()}, not waiting for human "
+            "judges.",
             extra={"status": evaluation.status},
             status_code=409,
         )
     campaign = evaluation.human_campaign
-    anchors = {int(v): {int(a): float(y) for a, y in pairs} for v, pairs in (evaluation.planned or {}).get("human_anchors", {}).items()}
+    frozen = (evaluation.planned or {}).get("human_anchors", {})
+    anchors = {int(v): {int(a): float(y) for a, y in pairs} for v, pairs in frozen.items()}
     probe_of_item = dict(
-        CampaignItem.objects.filter(campaign=campaign, is_probe=True).values_list("pool_item_id", "pool_item__text__content_hash")
+        CampaignItem.objects.filter(campaign=campaign, is_probe=True).values_list(
+            "pool_item_id", "pool_item__text__content_hash"
+        )
     )
     # probe pool item → the (response, value) targets it stands for (identical answers share one probe text)
     hashes: dict[str, list[int]] = defaultdict(list)
     for response_id, content in SteeredResponse.objects.filter(evaluation=evaluation).values_list("pk", "response"):
         hashes[text_content_hash(content)].append(response_id)
-    item_value = dict(CampaignItem.objects.filter(campaign=campaign, is_probe=True).values_list("pool_item_id", "value_id"))
+    item_value = dict(
+        CampaignItem.objects.filter(campaign=campaign, is_probe=True).values_list("pool_item_id", "value_id")
+    )
     wanted = set(evaluation_targets(evaluation=evaluation))
     targets_of_item = {
         item: [(r, item_value[item]) for r in hashes.get(digest, []) if (r, item_value[item]) in wanted]
@@ -180,7 +193,9 @@ def evaluation_human_collect(*, evaluation: SteeringEvaluation, force: bool = Fa
     # One anchor ranking per judgment (its anchors in the annotator's order) for the scale.
     anchor_rankings: dict[int, list[list[float]]] = defaultdict(list)
     judgments = (
-        Judgment.objects.filter(campaign=campaign, retraction__isnull=True, is_quality_check=False, kind=Judgment.Kind.RANKING)
+        Judgment.objects.filter(
+            campaign=campaign, retraction__isnull=True, is_quality_check=False, kind=Judgment.Kind.RANKING
+        )
         .order_by("pk")
         .values_list("pk", "value_id", "annotator_id", "shown_order", "ordering")
     )
@@ -209,7 +224,9 @@ def evaluation_human_collect(*, evaluation: SteeringEvaluation, force: bool = Fa
                         response_position=layout.response_position,
                         anchor_intensities=list(judged.intensities),
                         prompt=f"Campaign “{campaign.name}”, judgment #{judgment_id} (probe pool item {probe}).",
-                        raw_answers=[json.dumps({"judgment": judgment_id, "annotator": annotator_id, "ordering": ordering})],
+                        raw_answers=[
+                            json.dumps({"judgment": judgment_id, "annotator": annotator_id, "ordering": ordering})
+                        ],
                         ordering=list(judged.ordering),
                         is_valid=True,
                     )

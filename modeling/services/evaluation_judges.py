@@ -83,14 +83,19 @@ def anchor_rows(value: Value) -> tuple[list[tuple[int, float, str]], dict[str, A
             .values_list("pool_item_id", "intensity", "pool_item__text__content")
         )
         if rows:
-            facts = {"source": "published_fit", "fit_id": published.fit_id, "source_label": f"published fit #{published.fit_id}"}
+            facts = {
+                "source": "published_fit",
+                "fit_id": published.fit_id,
+                "source_label": f"published fit #{published.fit_id}",
+            }
             return [(int(i), float(y), str(t)) for i, y, t in rows], facts
     rows = list(
         PoolItem.objects.filter(value=value, is_probe=False, prior_intensity__isnull=False)
         .order_by("pk")
         .values_list("pk", "prior_intensity", "text__content")
     )
-    return [(int(i), float(y), str(t)) for i, y, t in rows], {"source": "vidb_prior", "source_label": "imported VIDB ratings"}
+    facts = {"source": "vidb_prior", "source_label": "imported VIDB ratings"}
+    return [(int(i), float(y), str(t)) for i, y, t in rows], facts
 
 
 def anchor_facts(value: Value, window_size: int) -> dict[str, Any]:
@@ -200,7 +205,9 @@ class HivesJudge:
 def window_judge(evaluation: SteeringEvaluation) -> LlmJudge | HivesJudge:
     if evaluation.judge == SteeringEvaluation.Judge.LLM:
         if evaluation.judge_backend is None:
-            raise ApplicationError("This evaluation's LLM judge backend was deleted.", extra={"evaluation": evaluation.pk})
+            raise ApplicationError(
+                "This evaluation's LLM judge backend was deleted.", extra={"evaluation": evaluation.pk}
+            )
         return LlmJudge(evaluation.judge_backend)
     version_id = (evaluation.planned or {}).get("hives_version_id")
     version = EmbeddingModel.objects.filter(pk=version_id).first() if version_id else None
@@ -293,7 +300,8 @@ def judge_batch(
 
 def machine_windows(evaluation: SteeringEvaluation) -> dict[tuple[int, int], list[JudgedWindow]]:
     windows: dict[tuple[int, int], list[JudgedWindow]] = defaultdict(list)
-    for row in JudgeWindow.objects.filter(response__evaluation=evaluation, judge=evaluation.judge, is_valid=True).order_by("index"):
+    rows = JudgeWindow.objects.filter(response__evaluation=evaluation, judge=evaluation.judge, is_valid=True)
+    for row in rows.order_by("index"):
         windows[(row.response_id, row.value_id)].append(stored_window(row))
     return windows
 

@@ -59,6 +59,7 @@ from modeling.ml.steering.prompts import (
     LEVELS,
     PROFILE_MAX_VALUES,
     PROFILE_MIN_VALUES,
+    SteeringPrompt,
     activation_prompt,
     baseline_prompt,
     condition_key,
@@ -195,7 +196,9 @@ def _design(settings: EvaluationSettings) -> _Design:
     if not settings.name.strip():
         raise _fail("An evaluation needs a name.", "name")
     if settings.prompt_style not in Style.values:
-        raise _fail(f"Unknown prompt style {settings.prompt_style!r}; choose one of {', '.join(Style.values)}.", "prompt_style")
+        raise _fail(
+            f"Unknown prompt style {settings.prompt_style!r}; choose one of {', '.join(Style.values)}.", "prompt_style"
+        )
     if settings.judge not in JudgeKind.values:
         raise _fail(f"Unknown judge {settings.judge!r}; choose one of {', '.join(JudgeKind.values)}.", "judge")
     minimum = MIN_HUMAN_WINDOW_SIZE if settings.judge == JudgeKind.HUMAN else MIN_WINDOW_SIZE
@@ -208,7 +211,8 @@ def _design(settings: EvaluationSettings) -> _Design:
         )
     if not 1 <= settings.windows_per_response <= MAX_WINDOWS_PER_RESPONSE:
         raise _fail(
-            f"Windows per response m must be between 1 and {MAX_WINDOWS_PER_RESPONSE}; got {settings.windows_per_response}.",
+            f"Windows per response m must be between 1 and {MAX_WINDOWS_PER_RESPONSE}; "
+            f"got {settings.windows_per_response}.",
             "windows_per_response",
         )
     if isinstance(settings.seed, bool) or not isinstance(settings.seed, int) or not 0 <= settings.seed < 2**31:
@@ -302,7 +306,9 @@ def _conditions(settings: EvaluationSettings, values: Sequence[Value]) -> list[_
     return conditions
 
 
-def _profile_pairs(profile: Sequence[Mapping[str, Any]], number: int, by_key: Mapping[str, Value]) -> list[tuple[str, int]]:
+def _profile_pairs(
+    profile: Sequence[Mapping[str, Any]], number: int, by_key: Mapping[str, Value]
+) -> list[tuple[str, int]]:
     if not isinstance(profile, Sequence) or not PROFILE_MIN_VALUES <= len(profile) <= PROFILE_MAX_VALUES:
         raise _fail(
             f"Profile {number} must list {PROFILE_MIN_VALUES} to {PROFILE_MAX_VALUES} (value, level) pairs.", "profiles"
@@ -395,10 +401,12 @@ def evaluation_create(*, settings: EvaluationSettings, created_by: Any) -> Steer
     """Store a DRAFT evaluation with its plan; nothing runs until it is launched."""
     design = _design(settings)
     plan = _plan(design)
+    is_profile = settings.prompt_style == Style.PROFILE
+    single_value = settings.prompt_style not in (Style.BASELINE, Style.PROFILE)
     evaluation = SteeringEvaluation.objects.create(
         name=settings.name.strip(),
-        levels=sorted(dict.fromkeys(int(level) for level in settings.levels)) if settings.prompt_style not in (Style.BASELINE, Style.PROFILE) else [],
-        profiles=[[dict(entry) for entry in profile] for profile in settings.profiles] if settings.prompt_style == Style.PROFILE else [],
+        levels=sorted(dict.fromkeys(int(level) for level in settings.levels)) if single_value else [],
+        profiles=[[dict(entry) for entry in profile] for profile in settings.profiles] if is_profile else [],
         prompt_style=settings.prompt_style,
         include_baseline=settings.include_baseline or settings.prompt_style == Style.BASELINE,
         query_set=design.query_set,
@@ -494,7 +502,9 @@ def evaluation_run_job(context: JobContext) -> dict[str, Any]:
     try:
         evaluation_id = int(context.params["evaluation_id"])
     except (KeyError, TypeError, ValueError):
-        raise ApplicationError("A steering evaluation job needs an integer evaluation_id.", extra={"params": context.params}) from None
+        raise ApplicationError(
+            "A steering evaluation job needs an integer evaluation_id.", extra={"params": context.params}
+        ) from None
     return evaluation_run(evaluation_id=evaluation_id, report=context.report)
 
 
@@ -517,7 +527,8 @@ def evaluation_run(*, evaluation_id: int, report: Report | None = None) -> dict[
 
             report(0.9, "Opening the ranking campaign for human judges…")
             campaign = human_campaign_open(evaluation)
-            evaluation_fields_set(evaluation, status=Status.WAITING_FOR_HUMANS, report={"progress": evaluation_progress(evaluation=evaluation)})
+            progress = evaluation_progress(evaluation=evaluation)
+            evaluation_fields_set(evaluation, status=Status.WAITING_FOR_HUMANS, report={"progress": progress})
             return {"evaluation_id": evaluation.pk, "status": Status.WAITING_FOR_HUMANS, "campaign_id": campaign.pk}
         m = evaluation.windows_per_response
         for round_index in range(m):
@@ -529,7 +540,8 @@ def evaluation_run(*, evaluation_id: int, report: Report | None = None) -> dict[
         report_write(evaluation)
     except Exception as exc:
         message = exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
-        evaluation_fields_set(evaluation, status=Status.FAILED, report={**(evaluation.report or {}), "error": message[:2000]})
+        failed_report = {**(evaluation.report or {}), "error": message[:2000]}
+        evaluation_fields_set(evaluation, status=Status.FAILED, report=failed_report)
         raise
     return {"evaluation_id": evaluation.pk, "status": Status.FINISHED, **evaluation_progress(evaluation=evaluation)}
 
@@ -598,7 +610,9 @@ def _responses_plan(evaluation: SteeringEvaluation) -> int:
     return len(rows)
 
 
-def _prompt(condition: _Condition, query: str, values: Mapping[int, Value], examples: Mapping[tuple[int, int], list[str]]):  # type: ignore[no-untyped-def]
+def _prompt(
+    condition: _Condition, query: str, values: Mapping[int, Value], examples: Mapping[tuple[int, int], list[str]]
+) -> SteeringPrompt:
     if condition.is_baseline:
         return baseline_prompt(query)
     if condition.style == Style.PROFILE:
@@ -617,7 +631,9 @@ def evaluation_targets(*, evaluation: SteeringEvaluation) -> list[tuple[int, int
     evaluation, a single-value response on its value, a profile response on each value of its profile. Responses
     without any text (nothing to rank) are left out."""
     value_ids = sorted(evaluation.values.values_list("pk", flat=True))
-    profile_values = {c.key: [v for v, _ in c.targets] for c in _stored_conditions(evaluation) if c.style == Style.PROFILE}
+    profile_values = {
+        c.key: [v for v, _ in c.targets] for c in _stored_conditions(evaluation) if c.style == Style.PROFILE
+    }
     targets = []
     rows = (
         SteeredResponse.objects.filter(evaluation=evaluation, generation_seconds__isnull=False)
@@ -641,12 +657,15 @@ def evaluation_targets(*, evaluation: SteeringEvaluation) -> list[tuple[int, int
 def _stage_batches(evaluation: SteeringEvaluation, stage: str) -> tuple[list[list[Any]], Callable[[], set[int]]]:
     """The stage's fixed partition into batches, and a function returning the indices of batches not done yet."""
     if stage == "generate":
-        rows = list(SteeredResponse.objects.filter(evaluation=evaluation).order_by("backend_id", "pk").values_list("pk", flat=True))
+        planned = SteeredResponse.objects.filter(evaluation=evaluation).order_by("backend_id", "pk")
+        rows = list(planned.values_list("pk", flat=True))
         batches = [rows[i : i + GENERATION_BATCH] for i in range(0, len(rows), GENERATION_BATCH)]
 
         def pending() -> set[int]:
             open_ids = set(
-                SteeredResponse.objects.filter(evaluation=evaluation, generation_seconds__isnull=True).values_list("pk", flat=True)
+                SteeredResponse.objects.filter(evaluation=evaluation, generation_seconds__isnull=True).values_list(
+                    "pk", flat=True
+                )
             )
             return {index for index, batch in enumerate(batches) if open_ids.intersection(batch)}
 
@@ -725,7 +744,10 @@ def _stage_run(evaluation: SteeringEvaluation, stage: str, report: Report, span:
         queue = evaluation.job.queue if evaluation.job is not None else "default"
         for _ in range(helpers):
             transaction.on_commit(lambda: evaluation_work.apply_async(args=[evaluation.pk, stage], queue=queue))
-    label = "Generating responses" if stage == "generate" else f"Judging round {int(stage.split(':')[1]) + 1} of {evaluation.windows_per_response}"
+    if stage == "generate":
+        label = "Generating responses"
+    else:
+        label = f"Judging round {int(stage.split(':')[1]) + 1} of {evaluation.windows_per_response}"
 
     def progress(done: int, total: int) -> None:
         fraction = done / total if total else 1.0

@@ -86,7 +86,13 @@ class Summary:
     se: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "mean": _r(self.mean), "ci_low": _r(self.ci_low), "ci_high": _r(self.ci_high), "se": _r(self.se)}
+        return {
+            "n": self.n,
+            "mean": _r(self.mean),
+            "ci_low": _r(self.ci_low),
+            "ci_high": _r(self.ci_high),
+            "se": _r(self.se),
+        }
 
 
 def summarise(scored: Sequence[Scored]) -> Summary | None:
@@ -118,11 +124,12 @@ def series(scored: Sequence[Scored], *, refusals: dict[int | None, tuple[int, in
         means[level] = summary
         refused, total = refusals.get(level, (0, 0))
         at_level = [s for s in steered if s.level == level]
+        entry_target = LEVEL_TARGET_INTENSITY[level]
         entry: dict[str, Any] = {
             "level": level,
             **summary.to_dict(),
-            "target": LEVEL_TARGET_INTENSITY[level],
-            "calibration_error": _r(float(np.mean([abs(s.intensity - LEVEL_TARGET_INTENSITY[level]) for s in at_level]))),
+            "target": entry_target,
+            "calibration_error": _r(float(np.mean([abs(s.intensity - entry_target) for s in at_level]))),
             "refusal_rate": _r(refused / total) if total else None,
         }
         if baseline is not None:
@@ -155,7 +162,9 @@ def series(scored: Sequence[Scored], *, refusals: dict[int | None, tuple[int, in
         "slope": _r(slope),
         "positive_reach": _r(positive_reach),
         "negative_reach": _r(negative_reach),
-        "asymmetry": _r(positive_reach - negative_reach) if positive_reach is not None and negative_reach is not None else None,
+        "asymmetry": (
+            _r(positive_reach - negative_reach) if positive_reach is not None and negative_reach is not None else None
+        ),
         "refusal_rate": _r(refused / generated) if generated else None,
         "calibration_error": _r(float(np.mean(calibration))) if calibration else None,
         "regime": steerability_regime(slope),
@@ -383,7 +392,10 @@ def profile_analysis(
 # --- comparing runs -----------------------------------------------------------------------------------------
 
 
-COMPARED_FIGURES = ("slope", "monotonicity", "positive_reach", "negative_reach", "calibration_error", "refusal_rate", "regime", "value_type")
+COMPARED_FIGURES = (
+    "slope", "monotonicity", "positive_reach", "negative_reach", "calibration_error", "refusal_rate", "regime",
+    "value_type",
+)
 
 
 def evaluation_compare(*, evaluations: Sequence[SteeringEvaluation]) -> list[dict[str, Any]]:
@@ -417,7 +429,9 @@ def evaluation_compare(*, evaluations: Sequence[SteeringEvaluation]) -> list[dic
 def _export_rows(evaluation: SteeringEvaluation, backend: ModelBackend):  # type: ignore[no-untyped-def]
     if not evaluation.backends.filter(pk=backend.pk).exists():
         raise ApplicationError(
-            f"Backend {backend.name!r} is not part of evaluation “{evaluation.name}”.", extra={"backend": backend.pk}, status_code=404
+            f"Backend {backend.name!r} is not part of evaluation “{evaluation.name}”.",
+            extra={"backend": backend.pk},
+            status_code=404,
         )
     return (
         SteeredResponse.objects.filter(evaluation=evaluation, backend=backend, generation_seconds__isnull=False)

@@ -46,9 +46,13 @@ class EvaluationForm(forms.Form):
         help_text="Every model answers every query under every steering condition.",
     )
     values = forms.ModelMultipleChoiceField(
-        queryset=Value.objects.filter(pool_items__is_probe=False).distinct().select_related("theory").order_by("theory__order", "name"),
+        queryset=Value.objects.filter(pool_items__is_probe=False)
+        .distinct()
+        .select_related("theory")
+        .order_by("theory__order", "name"),
         widget=forms.SelectMultiple(attrs={"size": 8}),
-        help_text="Values to steer toward and measure; each needs anchor texts (published intensities or VIDB ratings).",
+        help_text="Values to steer toward and measure; each needs anchor texts (published intensities or VIDB "
+        "ratings).",
     )
     prompt_style = forms.ChoiceField(choices=SteeringEvaluation.PromptStyle.choices, initial="persona")
     levels = forms.TypedMultipleChoiceField(
@@ -251,14 +255,16 @@ def evaluation_compare_view(request: HttpRequest) -> HttpResponse:
     if len(runs) < 2:
         problem = "Choose at least two finished evaluations to compare."
     elif len(runs) > MAX_COMPARED:
-        problem, runs = f"At most {MAX_COMPARED} runs side by side; showing the first {MAX_COMPARED}.", runs[:MAX_COMPARED]
+        problem = f"At most {MAX_COMPARED} runs side by side; showing the first {MAX_COMPARED}."
+        runs = runs[:MAX_COMPARED]
     rows = evaluation_compare(evaluations=runs) if len(runs) >= 2 else []
     table = [
         {
             "value": row["value"],
             "backend": row["backend"],
             "figures": [
-                {"label": label, "cells": [_cell(run, figure) for run in row["runs"]]} for figure, label in COMPARED_LABELS
+                {"label": label, "cells": [_cell(run, figure) for run in row["runs"]]}
+                for figure, label in COMPARED_LABELS
             ],
         }
         for row in rows
@@ -320,7 +326,8 @@ def dose_response_svg(series: dict[str, Any], *, width: int = 440, height: int =
         parts.append(format_html(
             '<line x1="{}" y1="{}" x2="{}" y2="{}" style="stroke:{}"/>'
             '<text x="{}" y="{}" text-anchor="end" font-size="11" style="fill:{}">{}</text>',
-            left, y_at(tick), left + plot_w, y_at(tick), _LINE, left - 6, y_at(tick) + 4, _MUTED, f"{tick:+d}" if tick else "0",
+            left, y_at(tick), left + plot_w, y_at(tick), _LINE,
+            left - 6, y_at(tick) + 4, _MUTED, f"{tick:+d}" if tick else "0",
         ))
     for level in LEVELS:
         parts.append(format_html(
@@ -343,7 +350,8 @@ def dose_response_svg(series: dict[str, Any], *, width: int = 440, height: int =
             '<rect x="{}" y="{}" width="{}" height="{}" style="fill:{}" opacity=".12"/>'
             '<line x1="{}" y1="{}" x2="{}" y2="{}" style="stroke:{}" stroke-dasharray="6 4" stroke-width="1.5">'
             "<title>{}</title></line>",
-            left, y_at(baseline["ci_high"]), plot_w, max(1.0, y_at(baseline["ci_low"]) - y_at(baseline["ci_high"])), _BAND,
+            left, y_at(baseline["ci_high"]), plot_w,
+            max(1.0, y_at(baseline["ci_low"]) - y_at(baseline["ci_high"])), _BAND,
             left, y_at(baseline["mean"]), left + plot_w, y_at(baseline["mean"]), _INK,
             f"unsteered baseline {baseline['mean']:.1f} (95 % {baseline['ci_low']:.1f} to {baseline['ci_high']:.1f})",
         ))
@@ -376,4 +384,5 @@ def _plot_label(series: dict[str, Any]) -> str:
     described = "; ".join(f"level {e['level']:+d}: {e['mean']:.1f}" for e in levels) or "no steered levels"
     baseline = series.get("baseline")
     tail = f"; unsteered baseline {baseline['mean']:.1f}" if baseline else ""
-    return f"Dose–response of {series.get('value_name', series.get('value'))} for {series.get('backend')}: {described}{tail}."
+    name = series.get("value_name", series.get("value"))
+    return f"Dose–response of {name} for {series.get('backend')}: {described}{tail}."

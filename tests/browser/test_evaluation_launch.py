@@ -34,7 +34,9 @@ def test_an_admin_launches_an_evaluation_and_reaches_its_report(
     value = scored_value(tmp_path)
     publish_prior_fit(value)
     hives_judge_ready(tiny_encoder)
-    backend = backend_create(name="Tiny local model", kind="local", model=TINY_MODEL_ID, generation={"max_new_tokens": 12})
+    backend = backend_create(
+        name="Tiny local model", kind="local", model=TINY_MODEL_ID, generation={"max_new_tokens": 12}
+    )
     query_set = small_query_set(count=2)
 
     page = desktop_page

@@ -47,7 +47,8 @@ class AnchorPanel:
         bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > LIMIT))
         if bad.size:
             raise ValueError(
-                f"anchor panel: anchor {int(ids_array[bad[0]])} has intensity {float(values[bad[0]]):g}, outside [−10, 10]"
+                f"anchor panel: anchor {int(ids_array[bad[0]])} has intensity {float(values[bad[0]]):g}, "
+                "outside [−10, 10]"
             )
         order = np.argsort(values, kind="stable")
         return cls(ids_array[order], values[order])
@@ -126,7 +127,8 @@ class AnchorPanel:
         for bucket in range(count):
             low, high = edges[bucket], edges[bucket + 1]
             last = bucket == count - 1
-            inside = np.flatnonzero((self.intensities >= low) & ((self.intensities <= high) if last else (self.intensities < high)))
+            below_top = (self.intensities <= high) if last else (self.intensities < high)
+            inside = np.flatnonzero((self.intensities >= low) & below_top)
             fresh = [int(i) for i in inside if int(i) not in taken and int(i) not in avoid]
             pool = fresh or [int(i) for i in inside if int(i) not in taken]
             if pool:

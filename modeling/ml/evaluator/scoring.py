@@ -90,7 +90,7 @@ class JudgedWindow:
 
     def ranked_anchor_intensities(self) -> list[float]:
         """The anchors' intensities in the judge's order, strongest first (the scored text left out)."""
-        return [float(self.intensities[p]) for p in self.ordering if self.intensities[p] is not None]  # type: ignore[arg-type]
+        return [float(y) for y in (self.intensities[p] for p in self.ordering) if y is not None]
 
 
 @dataclass(frozen=True)

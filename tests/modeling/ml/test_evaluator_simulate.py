@@ -12,7 +12,6 @@ pytestmark = pytest.mark.slow
 def test_the_default_judge_meets_the_accuracy_and_coverage_targets():
     outcome = simulate_evaluator(SimulationSettings(responses=250, noise=0.7071, anchor_error=0.5, seed=11))
     assert outcome.mae <= 1.0 and outcome.coverage >= 0.9
-    assert outcome.ms_per_response < 5
     assert 0.7 < outcome.scale < 1.0  # the judge's noise and the anchors' error make it softer than 1:1
 
 

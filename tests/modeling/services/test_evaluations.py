@@ -82,7 +82,8 @@ def test_the_plan_counts_generations_and_judge_calls_before_anything_runs(setup,
     assert plan.per_backend == {"Scripted model": 18}
     assert any("30 anchors from imported VIDB ratings" in note for note in plan.notes)
 
-    evaluation = evaluation_create(settings=settings_for(setup, levels=[-2, 2], include_baseline=False), created_by=platform_admin)
+    settings = settings_for(setup, levels=[-2, 2], include_baseline=False)
+    evaluation = evaluation_create(settings=settings, created_by=platform_admin)
     assert evaluation.status == "draft" and evaluation.planned["generations"] == 6
     assert evaluation.planned["judge_calls"] == 18
     assert not SteeredResponse.objects.exists() and not Job.objects.exists()
@@ -221,7 +222,9 @@ def test_human_judges_rank_probes_in_a_campaign_and_the_evaluation_waits_for_the
     from labeling.services.judgments import judgment_submit
     from modeling.services.evaluation_humans import evaluation_human_collect
 
-    settings = settings_for(setup, judge="human", judge_backend_id=None, levels=[-2, 2], window_size=4, windows_per_response=2)
+    settings = settings_for(
+        setup, judge="human", judge_backend_id=None, levels=[-2, 2], window_size=4, windows_per_response=2
+    )
     evaluation = run(evaluation_create(settings=settings, created_by=platform_admin), platform_admin)
     assert evaluation.status == "waiting" and evaluation.human_campaign is not None
     assert set(evaluation.planned["human_anchors"]) == {str(setup["value"].pk)}
@@ -235,7 +238,9 @@ def test_human_judges_rank_probes_in_a_campaign_and_the_evaluation_waits_for_the
         if lease is None:
             break
         texts = dict(
-            campaign.items.filter(pool_item_id__in=lease.item_ids).values_list("pool_item_id", "pool_item__text__content")
+            campaign.items.filter(pool_item_id__in=lease.item_ids).values_list(
+                "pool_item_id", "pool_item__text__content"
+            )
         )
         perceived = {i: stated_intensity(texts[i]) + 0.3 * rng.logistic() for i in lease.item_ids}
         ordering = [[i] for i in sorted(lease.item_ids, key=lambda i: -perceived[i])]

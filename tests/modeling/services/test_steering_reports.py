@@ -84,7 +84,8 @@ def test_profiles_show_strong_anchor_dominance_when_weaker_targets_lag():
         {(7, condition, 1): [8.0, 7.0], (7, condition, 2): [1.0, 0.5]}, baselines, {7: _Named("M")}, values, key_to_id
     )
     assert dominance["verdict"] == "strong-anchor dominance"
-    assert dominance["conflicting_follow_dominant_direction"] == 1 and dominance["conflicting_follow_own_direction"] == 0
+    assert dominance["conflicting_follow_dominant_direction"] == 1
+    assert dominance["conflicting_follow_own_direction"] == 0
     (profile,) = dominance["profiles"]
     assert [entry["dominant"] for entry in profile["values"]] == [True, False]
 

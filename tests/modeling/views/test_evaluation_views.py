@@ -31,7 +31,9 @@ def servers():
 @pytest.fixture
 def setup(tmp_path, servers):
     steered, judging = scripted_endpoints(servers, ScriptedSteeredModel(), OracleJudge())
-    return {"value": scored_value(tmp_path), "query_set": small_query_set(count=2), "steered": steered, "judging": judging}
+    return {
+        "value": scored_value(tmp_path), "query_set": small_query_set(count=2), "steered": steered, "judging": judging
+    }
 
 
 def form_data(setup, **changes):
@@ -92,7 +94,7 @@ def test_a_refused_design_shows_the_reason_at_its_field(setup, admin_role_client
     assert not SteeringEvaluation.objects.exists()
 
 
-def test_launching_starts_a_job_and_the_running_page_reloads_when_the_run_ends(setup, admin_role_client, platform_admin):
+def test_launching_starts_a_job_and_the_running_page_reloads_when_the_run_ends(setup, admin_role_client):
     admin_role_client.post("/modeling/evaluations/new/", form_data(setup))
     evaluation = SteeringEvaluation.objects.get()
     launched = admin_role_client.post(f"/modeling/evaluations/{evaluation.pk}/launch/")
@@ -122,7 +124,8 @@ def test_the_report_plots_dose_response_and_exports_reference_csvs(setup, resear
     rows = list(csv.reader(io.StringIO(responses.content.decode())))
     assert rows[0] == ["query", "dataset", "response", "target_value", "prompt_intensity"]
     assert len(rows) == 1 + 8
-    assert {(r[3], r[4]) for r in rows[1:]} == {("", ""), ("benevolence", "-2"), ("benevolence", "0"), ("benevolence", "2")}
+    targets = {(r[3], r[4]) for r in rows[1:]}
+    assert targets == {("", ""), ("benevolence", "-2"), ("benevolence", "0"), ("benevolence", "2")}
     assert all(r[1] == "Three questions" for r in rows[1:])
 
     scores = list(csv.reader(io.StringIO(
@@ -130,7 +133,8 @@ def test_the_report_plots_dose_response_and_exports_reference_csvs(setup, resear
     )))
     assert scores[0] == ["query", "dataset", "response", "benevolence_score"]
     assert all(-10 <= float(r[3]) <= 10 for r in scores[1:]) and len(scores) == 9
-    assert researcher_client.get(f"/modeling/evaluations/{evaluation.pk}/export/{backend.pk}/other.csv").status_code == 404
+    other = researcher_client.get(f"/modeling/evaluations/{evaluation.pk}/export/{backend.pk}/other.csv")
+    assert other.status_code == 404
 
 
 def test_two_finished_runs_compare_side_by_side(setup, researcher_client, platform_admin):
