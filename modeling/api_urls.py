@@ -21,6 +21,12 @@ urlpatterns: list = [
         name="api-value-annotators",
     ),
     path("snapshots/", snapshot_apis.SnapshotListApi.as_view(), name="api-snapshot-list"),
+    path(
+        "campaigns/<int:campaign_id>/llm-annotators/",
+        reliability_apis.CampaignLlmAnnotatorStartApi.as_view(),
+        name="api-campaign-llm-annotators",
+    ),
+    path("planner/", planner_apis.BudgetPlanApi.as_view(), name="api-budget-plan"),
     path("snapshots/diff/", snapshot_apis.SnapshotDiffApi.as_view(), name="api-snapshot-diff"),
     path("snapshots/<int:snapshot_id>/", snapshot_apis.SnapshotDetailApi.as_view(), name="api-snapshot-detail"),
     path(

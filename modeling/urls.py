@@ -12,6 +12,13 @@ urlpatterns: list = [
     path("", dashboard_views.dashboard, name="dashboard"),
     path("values/<slug:theory_key>/<slug:value_key>/", dashboard_views.value_intensities, name="value_intensities"),
     path("values/<slug:theory_key>/<slug:value_key>/refit/", dashboard_views.value_refit, name="value_refit"),
+    path(
+        "values/<slug:theory_key>/<slug:value_key>/annotators/",
+        reliability_views.value_annotators,
+        name="value_annotators",
+    ),
+    path("llm-annotators/", reliability_views.llm_annotator_add, name="llm_annotator_add"),
+    path("planner/", planner_views.planner, name="planner"),
     path("snapshots/", snapshot_views.snapshot_list_view, name="snapshot_list"),
     path("snapshots/diff/", snapshot_views.snapshot_diff_view, name="snapshot_diff"),
     path("snapshots/<int:snapshot_id>/", snapshot_views.snapshot_detail, name="snapshot_detail"),

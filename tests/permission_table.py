@@ -528,6 +528,19 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("api/v1/snapshots/", get=RESEARCHER, post=RESEARCHER),
     Endpoint("api/v1/snapshots/diff/", get=RESEARCHER),
     Endpoint(
+        "api/v1/values/<slug:theory_key>/<slug:value_key>/reliability/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+    ),
+    Endpoint("api/v1/planner/", get=None, post=RESEARCHER, note="starts a budget-plan job"),
+    Endpoint(
+        "api/v1/campaigns/<int:campaign_id>/llm-annotators/",
+        get=None,
+        post=ADMIN,
+        kwargs=_campaign,
+        note="starts an LLM annotation job",
+    ),
+    Endpoint(
         "api/v1/snapshots/<int:snapshot_id>/",
         get=RESEARCHER,
         kwargs=lambda objects: {"snapshot_id": objects.missing_snapshot_id},

@@ -17,8 +17,9 @@ In-process simulation, one strategy at a time on the same truth (per seed):
 After every refit the utilities are compared with the truth; a strategy's "judgments needed" is the first refit at
 which Spearman ≥ `--target` (0.95). `saving` = 1 − adaptive / random, the median over seeds.
 
-Fits use the engine's O(m) backend (Newman's iteration, the same optimum as choix) with diagonal standard errors,
-as the live refit does above 2,000 texts; the benchmark is about selection, not fit speed.
+Fits use the live refit's prior strength and the engine's O(m) backend (Newman's iteration, the same optimum as
+choix) with diagonal standard errors, as the live refit does above 2,000 texts; the benchmark is about selection,
+not fit speed.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from labeling.services.sampling import (
 )
 from modeling.ml.plackett_luce import ComparisonData, fit
 from modeling.ml.planning import NOISE_SPREADS
+from modeling.services.fits import PRIOR_STRENGTH
 
 HELP = "Judgments adaptive selection and random pairs need to reach Spearman 0.95 with the truth; print the saving."
 TARGET_SAVING = 0.30
@@ -129,11 +131,16 @@ def adaptive_benchmark(
         "meets_target": saving is not None and saving >= TARGET_SAVING,
         "random_judgments": int(np.median(random_counts)) if random_counts else None,
         "adaptive_judgments": int(np.median(adaptive_counts)) if adaptive_counts else None,
-        "random_judgments_per_item": round(float(np.median(random_counts)) * 2 / items, 2) if random_counts else None,
-        "adaptive_judgments_per_item": round(float(np.median(adaptive_counts)) * 2 / items, 2) if adaptive_counts else None,
+        "random_judgments_per_item": _per_item(random_counts, items),
+        "adaptive_judgments_per_item": _per_item(adaptive_counts, items),
         "runs": [{**r, "saving": None if r["saving"] is None else round(r["saving"], 4)} for r in runs],
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _per_item(counts: list[int], items: int) -> float | None:
+    """Median judgments per text (each pair shows two texts)."""
+    return round(float(np.median(counts)) * 2 / items, 2) if counts else None
 
 
 # A strategy: given the published (utilities, standard errors) or None before the first fit, and the exposure
@@ -165,7 +172,9 @@ def _adaptive_pairs(n: int, random_fraction: float, rng: np.random.Generator) ->
         ids = np.unique(np.concatenate([stretch, least]))
         utilities, se = posterior
         candidates = [
-            Candidate(pool_item_id=int(i), utility=float(utilities[i]), utility_se=float(se[i]), exposure=int(exposure[i]))
+            Candidate(
+                pool_item_id=int(i), utility=float(utilities[i]), utility_se=float(se[i]), exposure=int(exposure[i])
+            )
             for i in ids
         ]
         best = next(ranked_comparisons(candidates, k=2, limit=1))
@@ -194,7 +203,9 @@ def _judgments_to_target(
         exposure[b] += 1
         if (given + 1) % refit_every == 0:
             data = ComparisonData.from_pairs(n, winners[: given + 1], losers[: given + 1])
-            result = fit(data, choix_max_items=0, se_exact_max_items=0, init=previous)
+            result = fit(
+                data, prior_strength=PRIOR_STRENGTH, choix_max_items=0, se_exact_max_items=0, init=previous
+            )
             previous = result.utilities
             posterior = (result.utilities, result.se)
             if spearmanr(result.utilities, truth).statistic >= target:

@@ -15,7 +15,7 @@ In-process simulation (modeling/ml/reliability.py's `simulate_crowd_pairs`), per
 
 Printed: `spearman_drop` (median over seeds of honest − weighted; target ≤ 0.02), `flag_recall` (share of bad
 annotators flagged, pooled over seeds; target ≥ 0.9) and `false_flag_rate` (share of honest annotators flagged;
-target ≤ 0.05). Fits use the O(m) backend (the same optimum as choix) for speed.
+target ≤ 0.05). Fits use the live refit's prior strength and the O(m) backend (the same optimum as choix).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from modeling.ml.agreement import data_subset
 from modeling.ml.plackett_luce import fit
 from modeling.ml.planning import NOISE_SPREADS
 from modeling.ml.reliability import fit_with_reliability, simulate_crowd_pairs
+from modeling.services.fits import PRIOR_STRENGTH
 from modeling.services.reliability import MIN_JUDGMENTS_FOR_PAUSE
 
 HELP = "Mixed crowd with spammers and adversarial annotators: Spearman drop, flag recall and false flags."
@@ -112,9 +113,10 @@ def reliability_benchmark(
         )
         honest = crowd.kinds == "honest"
         honest_judgments = honest[crowd.layout.judgment_annotator]
-        honest_fit = fit(data_subset(crowd.data, honest_judgments), choix_max_items=0, compute_se=False)
-        weighted = fit_with_reliability(crowd.data, crowd.layout, choix_max_items=0)
-        plain = fit(crowd.data, choix_max_items=0, compute_se=False)
+        settings = {"prior_strength": PRIOR_STRENGTH, "choix_max_items": 0}
+        honest_fit = fit(data_subset(crowd.data, honest_judgments), compute_se=False, **settings)
+        weighted = fit_with_reliability(crowd.data, crowd.layout, **settings)
+        plain = fit(crowd.data, compute_se=False, **settings)
         honest_rho = float(spearmanr(honest_fit.utilities, truth).statistic)
         weighted_rho = float(spearmanr(weighted.result.utilities, truth).statistic)
         honest_rhos.append(honest_rho)

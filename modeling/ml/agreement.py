@@ -237,7 +237,12 @@ def _stage_probabilities(data: ComparisonData, theta: np.ndarray, log_delta: np.
 
 
 def judgment_influence_on(
-    data: ComparisonData, theta: np.ndarray, direction: np.ndarray, *, log_delta: np.ndarray | None, prior_strength: float
+    data: ComparisonData,
+    theta: np.ndarray,
+    direction: np.ndarray,
+    *,
+    log_delta: np.ndarray | None,
+    prior_strength: float,
 ) -> np.ndarray:
     """Per judgment j, the first-order change of directionᵀθ when j is dropped: −directionᵀ H⁻¹ gⱼ."""
     hessian = information_matrix(data, theta, log_delta) + sp.diags(prior_information(theta, prior_strength))

@@ -78,7 +78,9 @@ class PlanSettings:
         if not 10 <= self.max_simulated_items <= 20000:
             problems.append(f"max_simulated_items must be 10–20000, got {self.max_simulated_items}")
         if not 1 <= self.max_judgments_per_item <= MAX_JUDGMENTS_PER_ITEM:
-            problems.append(f"max_judgments_per_item must be 1–{MAX_JUDGMENTS_PER_ITEM}, got {self.max_judgments_per_item}")
+            problems.append(
+                f"max_judgments_per_item must be 1–{MAX_JUDGMENTS_PER_ITEM}, got {self.max_judgments_per_item}"
+            )
         if problems:
             raise ValueError("; ".join(problems) + ".")
 

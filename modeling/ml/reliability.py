@@ -230,7 +230,8 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
         return 1.0
     order = np.argsort(values[keep])
     cumulative = np.cumsum(weights[keep][order])
-    return float(values[keep][order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+    # the first annotator past half of the judgments; an exact half-way split takes the more reliable side
+    return float(values[keep][order][np.searchsorted(cumulative, cumulative[-1] / 2.0, side="right")])
 
 
 def judgment_counts(layout: AnnotatorLayout) -> np.ndarray:
@@ -246,7 +247,7 @@ def fit_with_reliability(
     prior_sd_reliability: float = DEFAULT_PRIOR_SD_RELIABILITY,
     prior_sd_bias: float = DEFAULT_PRIOR_SD_BIAS,
     max_weight: float = DEFAULT_MAX_WEIGHT,
-    max_rounds: int = 6,
+    max_rounds: int = 10,
     weight_tol: float = 0.02,
     fit: Callable[..., Any] | None = None,
     **fit_kwargs: Any,
@@ -255,8 +256,11 @@ def fit_with_reliability(
 
     ``init`` warm-starts the utilities (e.g. the published fit), ``init_reliability`` the annotators' raw (r, b)
     (e.g. the published estimates times their reference). Stops when no annotator's weight moves by more than
-    ``weight_tol`` between rounds, then fits once more with standard errors. ``fit_kwargs`` go to the engine's
-    ``fit`` (backend, prior_strength, tol, choix_max_items, se_exact_max_items, …); ``compute_se`` is managed here.
+    ``weight_tol`` between rounds (the alternation converges linearly, the change roughly halving each round), then
+    fits once more with standard errors. ``fit_kwargs`` go to the engine's ``fit`` (backend, prior_strength, tol,
+    choix_max_items, se_exact_max_items, …); ``compute_se`` is managed here. With ``backend="auto"`` the rounds use
+    the O(m) backends (the same optimum without choix's dense matrices) and only the final fit uses the choice
+    ``fit_kwargs`` make.
     """
     layout.check(data)
     if not 0 < max_weight:
@@ -265,6 +269,9 @@ def fit_with_reliability(
         raise ValueError("the prior standard deviations of reliability and side bias must be positive.")
     engine_fit = fit if fit is not None else plackett_luce.fit
     fit_kwargs.pop("compute_se", None)
+    round_kwargs = dict(fit_kwargs)
+    if round_kwargs.get("backend", "auto") == "auto":
+        round_kwargs["choix_max_items"] = 0
     counts = judgment_counts(layout)
     fixed = layout.fixed_weight if layout.fixed_weight is not None else np.zeros(data.n_judgments, dtype=bool)
     base_weight = data.stage_weight
@@ -286,7 +293,7 @@ def fit_with_reliability(
     converged, rounds = False, 0
     result = None
     for rounds in range(1, max_rounds + 1):  # noqa: B007 (reported)
-        result = engine_fit(weighted(factor), init=theta, compute_se=False, **fit_kwargs)
+        result = engine_fit(weighted(factor), init=theta, compute_se=False, **round_kwargs)
         theta = result.utilities
         log_delta = log_delta_array(data, result.tie_parameters or None) if data.has_ties else None
         r, b, _, _ = annotator_step(
@@ -329,7 +336,7 @@ def fit_with_reliability(
     )
 
 
-# ----- simulated crowds (tests and the reliability benchmark) ----------------------------------------------------------
+# ----- simulated crowds (tests and the reliability benchmark) ------------------------------------------------------
 
 
 @dataclass(frozen=True)

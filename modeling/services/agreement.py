@@ -46,7 +46,9 @@ def fit_metrics_compute(*, fit: Fit) -> dict[str, Any]:
         watermark=fit.watermark,
     )
     comparisons, sources = fit_services._comparison_data(data)
-    metrics: dict[str, Any] = {"intra_annotator": intra_annotator_consistency(value_id=fit.value_id, watermark=fit.watermark)}
+    metrics: dict[str, Any] = {
+        "intra_annotator": intra_annotator_consistency(value_id=fit.value_id, watermark=fit.watermark)
+    }
     if comparisons is None:
         fit_metrics_merge(fit_id=fit.pk, metrics=metrics)
         return metrics
@@ -79,7 +81,10 @@ def fit_metrics_compute(*, fit: Fit) -> dict[str, Any]:
         weighted, utilities, tie_parameters=tie_parameters, top=FRAGILITY_TOP,
         drop_fraction=FRAGILITY_DROP_FRACTION, **fit_kwargs,
     )
-    taus = [tau for tau in AnnotatorEstimate.objects.filter(fit=fit).values_list("consensus_tau", flat=True) if tau is not None]
+    taus = [
+        tau for tau in AnnotatorEstimate.objects.filter(fit=fit).values_list("consensus_tau", flat=True)
+        if tau is not None
+    ]
     metrics["consensus_tau"] = (
         {"median": float(np.median(taus)), "min": float(min(taus)), "annotators": len(taus)} if taus else None
     )
@@ -133,7 +138,9 @@ def intra_annotator_consistency(*, value_id: int, watermark: int) -> dict[str, A
         "repeats": len(scores),
         "agreement": float(np.mean(scores)),
         "annotators": len(per_annotator),
-        "per_annotator": {str(a): {"repeats": len(v), "agreement": float(np.mean(v))} for a, v in per_annotator.items()},
+        "per_annotator": {
+            str(a): {"repeats": len(v), "agreement": float(np.mean(v))} for a, v in per_annotator.items()
+        },
     }
 
 
@@ -143,7 +150,9 @@ def fit_metrics_job(context: JobContext) -> dict[str, Any]:
     try:
         value_id = int(context.params["value_id"])
     except (KeyError, TypeError, ValueError):
-        raise ApplicationError("An agreement-metrics job needs an integer value_id.", extra={"params": context.params}) from None
+        raise ApplicationError(
+            "An agreement-metrics job needs an integer value_id.", extra={"params": context.params}
+        ) from None
     pointer = PublishedFit.objects.filter(value_id=value_id).select_related("fit").first()
     if pointer is None:
         raise ApplicationError(f"Value {value_id} has no published fit to measure.", extra={"value_id": value_id})

@@ -16,6 +16,7 @@ be read is asked for once more; if it still cannot be read the comparison is giv
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -78,7 +79,9 @@ def llm_annotator_start(*, campaign: Campaign, backend: ModelBackend, max_judgme
     """Add the backend as an annotator on the campaign and start its annotation job (one per campaign and backend
     at a time)."""
     if not backend.is_active:
-        raise ApplicationError(f"Backend {backend.name!r} is switched off; activate it first.", extra={"field": "backend"})
+        raise ApplicationError(
+            f"Backend {backend.name!r} is switched off; activate it first.", extra={"field": "backend"}
+        )
     if campaign.status != Campaign.Status.RUNNING:
         raise ApplicationError(
             f"Campaign {campaign.name!r} is {campaign.get_status_display().lower()}; start it before adding an LLM "
@@ -221,6 +224,7 @@ def llm_annotate(
     max_judgments: int,
     report: Callable[[float, str], None] | None = None,
     generation: dict[str, Any] | None = None,
+    rng: random.Random | None = None,
 ) -> AnnotationRun:
     """Work the campaign as the backend's annotator until it has given `max_judgments` judgments, the campaign has
     nothing more for it, or its answers keep failing to parse. `chat` is the backend's ChatBackend."""
@@ -234,7 +238,7 @@ def llm_annotate(
     consecutive_failures = 0
     while run.judgments < max_judgments:
         campaign.refresh_from_db(fields=["status"])
-        outcome = assignment_next(campaign=campaign, annotator=user)
+        outcome = assignment_next(campaign=campaign, annotator=user, rng=rng)
         lease = outcome.assignment
         if lease is None:
             run.stop_reason = outcome.reason

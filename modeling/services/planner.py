@@ -84,7 +84,9 @@ def budget_plan_job(context: JobContext) -> dict[str, Any]:
     try:
         settings = PlanSettings(**context.params["settings"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ApplicationError(f"A budget-plan job needs valid settings: {exc}", extra={"params": context.params}) from None
+        raise ApplicationError(
+            f"A budget-plan job needs valid settings: {exc}", extra={"params": context.params}
+        ) from None
     result: dict[str, Any] = {"plan": plan(settings, report=context.report).to_dict()}
     campaign_id = context.params.get("campaign_id")
     if campaign_id is not None:

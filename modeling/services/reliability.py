@@ -162,7 +162,7 @@ def fit_after_publish(*, fit: Fit) -> None:
         except Exception:  # noqa: BLE001 - quality control must not fail a published refit
             logger.exception("%s after fit %s failed", name, fit.pk)
             outcome[name] = {"error": "failed; see the worker log"}
-    fit_metrics_merge(fit_id=fit.pk, metrics=outcome)
+    fit.metrics = fit_metrics_merge(fit_id=fit.pk, metrics=outcome)
     try:
         job_create(
             kind=METRICS_JOB_KIND,
@@ -176,11 +176,14 @@ def fit_after_publish(*, fit: Fit) -> None:
         logger.warning("could not schedule agreement metrics for value %s", fit.value_id, exc_info=True)
 
 
-def fit_metrics_merge(*, fit_id: int, metrics: dict[str, Any]) -> None:
-    """Merge keys into Fit.metrics under the fit's row lock (the metrics job writes other keys concurrently)."""
+def fit_metrics_merge(*, fit_id: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Merge keys into Fit.metrics under the fit's row lock (the metrics job writes other keys concurrently);
+    returns the merged metrics."""
     with transaction.atomic():
         fit = Fit.objects.select_for_update().only("metrics").get(pk=fit_id)
-        Fit.objects.filter(pk=fit_id).update(metrics={**(fit.metrics or {}), **metrics})
+        merged = {**(fit.metrics or {}), **metrics}
+        Fit.objects.filter(pk=fit_id).update(metrics=merged)
+    return merged
 
 
 def reliability_evidence(*, estimate: AnnotatorEstimate, threshold: float, value_key: str) -> str:
@@ -250,7 +253,9 @@ def _do_member_reliability_pause(
             "threshold": threshold,
             "n_judgments": estimate.n_judgments,
             "flagged": True,
-            "paused_by_fit": fit.pk if acting else None if RELIABILITY_RULE in cleared else earlier.get("paused_by_fit"),
+            "paused_by_fit": (
+                fit.pk if acting else None if RELIABILITY_RULE in cleared else earlier.get("paused_by_fit")
+            ),
         }
         qc[RELIABILITY_RULE] = records
         qc["cleared"] = sorted(cleared)
@@ -289,7 +294,9 @@ def gold_pairs_promote(*, fit: Fit) -> dict[str, Any]:
             continue
         involved = {item for pair in pairs for item in pair[:2]}
         in_campaign = set(
-            CampaignItem.objects.filter(campaign=campaign, pool_item_id__in=involved).values_list("pool_item_id", flat=True)
+            CampaignItem.objects.filter(campaign=campaign, pool_item_id__in=involved).values_list(
+                "pool_item_id", flat=True
+            )
         )
         existing = {
             frozenset(pair)

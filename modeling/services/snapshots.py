@@ -441,6 +441,7 @@ def _build_manifest(
                 "iterations": fit.iterations,
                 "converged": fit.converged,
                 "scale": fit.scale,
+                "metrics": fit.metrics,  # agreement figures: split-half reliability, fragility, LLM–human, …
                 "finished_at": fit.finished_at.isoformat() if fit.finished_at else None,
             },
         })

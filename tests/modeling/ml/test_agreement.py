@@ -16,7 +16,7 @@ from modeling.ml.agreement import (
     strict_preferences,
 )
 from modeling.ml.plackett_luce.simulate import simulate_best_worst, simulate_pairs, simulate_rankings
-from modeling.ml.reliability import AnnotatorLayout, simulate_crowd_pairs
+from modeling.ml.reliability import simulate_crowd_pairs
 
 
 def _truth(n: int, seed: int = 0, spread: float = 4.0) -> np.ndarray:

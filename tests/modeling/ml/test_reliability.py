@@ -113,8 +113,9 @@ def test_adjudications_keep_their_weight_whatever_the_reliability():
     spammer = int(np.flatnonzero(crowd.kinds == "spammer")[0])
     # the researcher (annotator 4) decided the 40 pairs the spammer answered first, at weight 5
     by_spammer = np.flatnonzero(crowd.layout.judgment_annotator == spammer)[:40]
-    truth_winner = np.where(theta[winners[by_spammer]] > theta[losers[by_spammer]], winners[by_spammer], losers[by_spammer])
-    truth_loser = winners[by_spammer] + losers[by_spammer] - truth_winner
+    first, second = winners[by_spammer], losers[by_spammer]
+    truth_winner = np.where(theta[first] > theta[second], first, second)
+    truth_loser = first + second - truth_winner
     data = pl.ComparisonData.from_pairs(
         40, np.concatenate([winners, truth_winner]), np.concatenate([losers, truth_loser]),
         weights=np.concatenate([np.ones(winners.size), np.full(40, 5.0)]),
