@@ -4,7 +4,9 @@ from modeling.apis import backends as backend_apis
 from modeling.apis import evaluations as evaluation_apis
 from modeling.apis import fits as fit_apis
 from modeling.apis import hives as hives_apis
+from modeling.apis import planner as planner_apis
 from modeling.apis import query_sets as query_set_apis
+from modeling.apis import reliability as reliability_apis
 from modeling.apis import snapshots as snapshot_apis
 
 urlpatterns: list = [
@@ -19,6 +21,11 @@ urlpatterns: list = [
         "values/<slug:theory_key>/<slug:value_key>/annotators/",
         fit_apis.ValueAnnotatorListApi.as_view(),
         name="api-value-annotators",
+    ),
+    path(
+        "values/<slug:theory_key>/<slug:value_key>/reliability/",
+        reliability_apis.ValueReliabilityApi.as_view(),
+        name="api-value-reliability",
     ),
     path("snapshots/", snapshot_apis.SnapshotListApi.as_view(), name="api-snapshot-list"),
     path(

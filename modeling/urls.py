@@ -4,7 +4,9 @@ from modeling.views import backends as backend_views
 from modeling.views import dashboard as dashboard_views
 from modeling.views import evaluations as evaluation_views
 from modeling.views import hives as hives_views
+from modeling.views import planner as planner_views
 from modeling.views import query_sets as query_set_views
+from modeling.views import reliability as reliability_views
 from modeling.views import snapshots as snapshot_views
 
 app_name = "modeling"

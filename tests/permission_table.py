@@ -237,6 +237,14 @@ ENDPOINTS: list[Endpoint] = [
     # --- researchers: VIDB snapshots ---------------------------------------------------------------------------
     Endpoint("modeling/snapshots/", get=RESEARCHER, post=RESEARCHER, note="POST freezes published fits"),
     Endpoint("modeling/snapshots/diff/", get=RESEARCHER),
+    # --- researchers: annotator reliability and budget planning; admins: LLM annotators --------------------------
+    Endpoint(
+        "modeling/values/<slug:theory_key>/<slug:value_key>/annotators/",
+        get=RESEARCHER,
+        kwargs=lambda objects: {"theory_key": objects.value.theory.key, "value_key": objects.value.key},
+    ),
+    Endpoint("modeling/planner/", get=RESEARCHER, post=RESEARCHER, note="POST starts a simulation job"),
+    Endpoint("modeling/llm-annotators/", get=ADMIN, post=ADMIN, note="POST starts an LLM annotation job"),
     Endpoint(
         "modeling/snapshots/<int:snapshot_id>/",
         get=RESEARCHER,
