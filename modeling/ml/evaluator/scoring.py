@@ -241,51 +241,74 @@ def scale_estimate_from_rankings(rankings: Sequence[Sequence[float]]) -> Scale:
 @dataclass(frozen=True)
 class _ResponseStages:
     """The stages of a text's windows in which it was still unranked: per stage, log Σ exp(β y) over the anchors
-    still unranked, the window it belongs to, and whether the text was chosen there."""
+    still unranked and their mean intensity weighted by exp(β y), and whether the text was chosen there. Plain
+    Python lists: a text has a dozen stages or so, and numpy's per-call overhead would dominate at that size."""
 
-    log_anchor_total: np.ndarray
-    chosen: np.ndarray
-    window: np.ndarray
-    n_windows: int
+    log_anchor_total: list[float]
+    anchor_mean: list[float]
+    chosen: list[bool]
+
+    @property
+    def n_chosen(self) -> int:
+        return sum(self.chosen)
 
 
 def _response_stages(windows: Sequence[JudgedWindow], beta: float) -> _ResponseStages:
-    # Plain Python over a handful of numbers per window: numpy's per-call overhead would dominate at this size.
     log_totals: list[float] = []
+    means: list[float] = []
     chosen: list[bool] = []
-    window_of: list[int] = []
-    for index, w in enumerate(windows):
+    for w in windows:
         rank = w.response_rank
         ranked = w.ranked_anchor_intensities()
         # Suffix sums over the anchors ranked s-th or later, relative to the largest logit for stability.
         top = beta * max(ranked) if ranked else 0.0
-        suffix_total = [0.0] * (len(ranked) + 1)
+        suffix_total, suffix_weighted = [0.0] * (len(ranked) + 1), [0.0] * (len(ranked) + 1)
         for position in range(len(ranked) - 1, -1, -1):
-            suffix_total[position] = suffix_total[position + 1] + math.exp(beta * ranked[position] - top)
+            weight = math.exp(beta * ranked[position] - top)
+            suffix_total[position] = suffix_total[position + 1] + weight
+            suffix_weighted[position] = suffix_weighted[position + 1] + weight * ranked[position]
         # Stages 0..rank: at stage s the anchors ranked s-th or later among the anchors are still unranked.
         for stage in range(rank + 1):
             if stage < len(ranked):
                 log_totals.append(math.log(suffix_total[stage]) + top)
+                means.append(suffix_weighted[stage] / suffix_total[stage])
             else:  # nothing left but the text itself: it is chosen with certainty and the stage says nothing
                 log_totals.append(-math.inf)
+                means.append(0.0)
             chosen.append(stage == rank)
-            window_of.append(index)
-    return _ResponseStages(
-        np.asarray(log_totals, dtype=float),
-        np.asarray(chosen, dtype=bool),
-        np.asarray(window_of, dtype=np.int64),
-        len(windows),
-    )
+    return _ResponseStages(log_totals, means, chosen)
+
+
+def _chosen_probabilities(x: float, beta: float, stages: _ResponseStages) -> list[float]:
+    """P(the text is chosen at each stage | intensity x) = σ(βx − log Σ exp(β y)), computed without overflow."""
+    probabilities = []
+    for log_total in stages.log_anchor_total:
+        z = log_total - beta * x
+        if z > 0:
+            e = math.exp(-z)
+            probabilities.append(e / (1.0 + e))
+        else:
+            probabilities.append(1.0 / (1.0 + math.exp(z)))
+    return probabilities
 
 
 def _loglik_and_derivatives(x: float, beta: float, stages: _ResponseStages) -> tuple[float, float, float]:
-    z = stages.log_anchor_total - beta * x
-    # log p = −softplus(z) where the text was chosen, log(1 − p) = −softplus(−z) where an anchor was.
-    loglik = -float(np.logaddexp(0.0, np.where(stages.chosen, z, -z)).sum())
-    p = np.exp(-np.logaddexp(0.0, z))
-    grad = beta * (float(stages.chosen.sum()) - float(p.sum()))
-    hess = -beta * beta * float((p * (1.0 - p)).sum())
-    return loglik, grad, hess
+    """The text's log-likelihood in x with its first and second derivatives."""
+    loglik = total_p = total_pq = 0.0
+    for log_total, chosen in zip(stages.log_anchor_total, stages.chosen, strict=True):
+        z = log_total - beta * x
+        # softplus(z) = log(1 + e^z); log p = −softplus(z) where the text was chosen, log(1 − p) = z − softplus(z)
+        # where an anchor was (z is −∞ only at a stage with no anchor left, where the text is chosen for sure).
+        if z > 0:
+            e = math.exp(-z)
+            softplus, p = z + math.log1p(e), e / (1.0 + e)
+        else:
+            e = math.exp(z)
+            softplus, p = math.log1p(e), 1.0 / (1.0 + e)
+        loglik -= softplus if chosen else softplus - z
+        total_p += p
+        total_pq += p * (1.0 - p)
+    return loglik, beta * (stages.n_chosen - total_p), -beta * beta * total_pq
 
 
 def _solve_monotone(f, target: float, low: float, high: float) -> float:  # type: ignore[no-untyped-def]
@@ -364,11 +387,21 @@ def response_score(windows: Sequence[JudgedWindow], scale: Scale) -> ResponseEst
     lr_high = _root(drop, x, high_end) if drop(high_end)[0] < 0 else high_end
     beta_shift = 0.0
     if scale.se > 0:
-        # Delta method by central difference: how far the maximum moves when β moves by one standard error.
-        step = min(scale.se, 0.5 * beta)
-        up = _maximise(beta + step, _response_stages(windows, beta + step), low_end, high_end, x)
-        down = _maximise(beta - step, _response_stages(windows, beta - step), low_end, high_end, x)
-        beta_shift = Z95 * abs(up - down) / 2
+        # Delta method: how far the maximum moves when β moves by one standard error. With g = ∂ℓ/∂x, the implicit
+        # function theorem gives dx̂/dβ = −(∂g/∂β)/(∂g/∂x), and at the maximum ∂g/∂β = −β Σ p(1−p)(x̂ − ȳ_s). Where
+        # the likelihood is numerically flat (a very sharp judge) the maximum is re-found at β ± se instead.
+        _, _, curvature = _loglik_and_derivatives(x, beta, stages)
+        probabilities = _chosen_probabilities(x, beta, stages)
+        d_grad_d_beta = -beta * sum(
+            p * (1.0 - p) * (x - mean) for p, mean in zip(probabilities, stages.anchor_mean, strict=True)
+        )
+        if curvature < -1e-9:
+            beta_shift = Z95 * abs(d_grad_d_beta / curvature) * scale.se
+        else:
+            step = min(scale.se, 0.5 * beta)
+            up = _maximise(beta + step, _response_stages(windows, beta + step), low_end, high_end, x)
+            down = _maximise(beta - step, _response_stages(windows, beta - step), low_end, high_end, x)
+            beta_shift = Z95 * abs(up - down) / 2
     low = x - math.hypot(x - lr_low, beta_shift)
     high = x + math.hypot(lr_high - x, beta_shift)
     intensity = min(LIMIT, max(-LIMIT, x))
