@@ -11,7 +11,8 @@ from typing import Any
 from celery import current_app
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from common.exceptions import ApplicationError
@@ -53,7 +54,13 @@ def judgment_submit(
             raise ApplicationError("No such assignment for you.", extra={"assignment_id": assignment_id}, status_code=404)
         campaign = assignment.campaign
         groups = _validated_ordering(assignment=assignment, campaign=campaign, ordering=ordering, kind=kind)
-        existing = Judgment.objects.filter(assignment=assignment).first()
+        # An open lease has no judgment yet (submitting closes it in the same transaction), so only a closed one
+        # can be a client's retry: one query fewer on every first submit.
+        existing = (
+            Judgment.objects.filter(assignment=assignment).first()
+            if assignment.status != Assignment.Status.OPEN
+            else None
+        )
         if existing is not None:
             if existing.ordering == groups and existing.kind == kind:
                 return SubmitResult(existing, created=False)
@@ -169,9 +176,18 @@ def _do_counters_after_judgment(  # type: ignore[no-untyped-def]
         # Lock the items in id order first: concurrent submits touching overlapping items then cannot deadlock.
         list(items.select_for_update().order_by("id").values_list("id", flat=True))
         if delta > 0:
-            items.filter(in_flight__gt=0).update(in_flight=F("in_flight") - 1)
-            items.update(judgments_count=F("judgments_count") + 1)
-            _do_stopping_rule(campaign=campaign, items=items)
+            # One UPDATE for the lease's end, the new judgment and the judgment-count stopping target (PostgreSQL
+            # evaluates every SET on the row as it was); the interval target needs the pool item, so it runs apart.
+            items.update(
+                in_flight=Greatest(F("in_flight") - 1, 0),
+                judgments_count=F("judgments_count") + 1,
+                is_active=Case(
+                    When(judgments_count__gte=campaign.judgments_per_item - 1, then=Value(False)),
+                    default=F("is_active"),
+                ),
+            )
+            if campaign.ci_width_target is not None:
+                _do_stopping_rule(campaign=campaign, items=items)
         else:
             items.filter(judgments_count__gt=0).update(judgments_count=F("judgments_count") - 1)
             items.filter(judgments_count__lt=campaign.judgments_per_item).update(is_active=True)
