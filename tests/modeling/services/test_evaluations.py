@@ -2,10 +2,11 @@
 run that generates, judges over HTTP and scores, unreadable judge answers retried then dropped and counted, a
 crashed run resumed without redoing finished work, and batches shared between workers."""
 
+import random
+
 import numpy as np
 import pytest
 from django.core.cache import cache
-from scipy.stats import spearmanr
 
 from common.exceptions import ApplicationError
 from common.models import Job
@@ -232,9 +233,9 @@ def test_human_judges_rank_probes_in_a_campaign_and_the_evaluation_waits_for_the
     assert (early.judgments, early.finished) == (0, False) and evaluation.report["progress"]["probes"] == 9
 
     campaign = evaluation.human_campaign
-    rng = np.random.default_rng(0)
+    rng, sampler = np.random.default_rng(0), random.Random(0)
     for _ in range(200):
-        lease = assignment_next(campaign=campaign, annotator=annotator).assignment
+        lease = assignment_next(campaign=campaign, annotator=annotator, rng=sampler).assignment
         if lease is None:
             break
         texts = dict(
@@ -253,6 +254,8 @@ def test_human_judges_rank_probes_in_a_campaign_and_the_evaluation_waits_for_the
     assert windows.exists() and all("judgment" in w.raw_answers[0] for w in windows)
     scores = ResponseScore.objects.filter(response__evaluation=evaluation, judge="human").select_related("response")
     stated = [stated_intensity(s.response.response) for s in scores]
-    # two windows of randomly drawn anchors each: the intervals are wide, but they hold the truth and rank it
+    # two windows with the anchors the campaign happened to show: wide intervals, but they hold the truth, and the
+    # levels come out in their order
     assert len(stated) == 9 and sum(s.ci_low <= t <= s.ci_high for s, t in zip(scores, stated, strict=True)) >= 8
-    assert spearmanr([s.intensity for s in scores], stated).statistic > 0.8
+    by_truth = {t: np.mean([s.intensity for s, u in zip(scores, stated, strict=True) if u == t]) for t in set(stated)}
+    assert by_truth[-4.0] < by_truth[1.0] < by_truth[7.0]
