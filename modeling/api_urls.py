@@ -58,7 +58,7 @@ urlpatterns: list = [
         name="api-evaluation-collect",
     ),
     path("profile", hives_apis.ProfileApi.as_view(), name="api-profile"),
-    path("profile/", hives_apis.ProfileApi.as_view(), name="api-profile-slash"),
+    path("profile/", hives_apis.ProfileSlashApi.as_view(), name="api-profile-slash"),
     path("hives/versions/", hives_apis.HivesVersionListApi.as_view(), name="api-hives-version-list"),
     path("hives/versions/train/", hives_apis.HivesVersionTrainApi.as_view(), name="api-hives-train"),
     path(

@@ -199,3 +199,8 @@ class ProfileApi(APIView):
                 "group": group,
             }
         )
+
+
+@extend_schema(exclude=True)
+class ProfileSlashApi(ProfileApi):
+    """/api/v1/profile/ answers like /api/v1/profile (a POST cannot follow a slash redirect); documented once."""

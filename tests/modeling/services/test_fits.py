@@ -16,6 +16,7 @@ from labeling.services.judgments import judgment_undo
 from modeling.models import Fit, ItemScore, PublishedFit
 from modeling.services import fits as fit_services
 from modeling.services.fits import (
+    PRIOR_STRENGTH,
     FIT_JOB_KIND,
     fit_publish,
     fit_value,
@@ -93,7 +94,8 @@ def test_an_item_without_judgments_is_scored_from_the_prior_alone(researcher, cr
     score = ItemScore.objects.get(fit=fit, pool_item_id=newcomer.pk)
     assert score.n_judgments == 0
     assert score.utility == pytest.approx(0.0, abs=1e-9)
-    assert score.se == pytest.approx(np.sqrt(2.0), rel=1e-3)  # one virtual win and loss against the phantom
+    # one virtual win and one loss of weight PRIOR_STRENGTH against the phantom: information 0.5 × strength
+    assert score.se == pytest.approx(np.sqrt(2.0 / PRIOR_STRENGTH), rel=1e-3)
     judged = ItemScore.objects.filter(fit=fit).exclude(pool_item_id=newcomer.pk)
     assert all(s.n_judgments > 0 and s.se < score.se for s in judged)
     assert fit.config["summary"]["n_unjudged_items"] == 1
