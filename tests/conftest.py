@@ -11,9 +11,15 @@ PASSWORD = "valueflow-test-pass"
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings, tmp_path):
+def _isolated_files_and_cache(settings, tmp_path):
+    """Each test gets its own media and artefact folders, and starts with an empty cache: the cache is a real
+    Redis database that outlives a test (throttles, rate limits, cached reads would leak between tests)."""
+    from django.core.cache import cache
+
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MODELING_ARTIFACTS_DIR = tmp_path / "artifacts"
+    cache.clear()
+    yield
 
 
 @pytest.fixture
