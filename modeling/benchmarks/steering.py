@@ -14,13 +14,15 @@ In a throwaway database it builds what an evaluation needs, the way the platform
 4. a local model backend and a query set of the first queries of the default set.
 
 Then it creates, launches and runs the evaluation job in this process (the same code a worker runs) and prints
-`seconds` (the evaluation job: loading the model, generating, judging, scoring, reporting), `setup_seconds`, and
-the report's headline figures. `--model tiny-random-llama` and a small `--hives-base-model` make a quick smoke run.
+`seconds` (the evaluation job: loading the model, generating, judging, scoring, reporting) with the CPU seconds it
+used and the machine's load average (wall-clock time on a shared machine grows with everyone else's work),
+`setup_seconds`, and the report's headline figures. `--model tiny-random-llama` and a small `--hives-base-model` make a quick smoke run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -128,9 +130,10 @@ def steering_benchmark(
     setup_seconds = time.perf_counter() - started
 
     job = evaluation_launch(evaluation=evaluation, user=admin)
-    began = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    began, cpu_began = time.perf_counter(), time.process_time()
     job = job_run(job_id=job.pk)
-    seconds = time.perf_counter() - began
+    seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
     evaluation.refresh_from_db()
     if job.status != "succeeded":
         raise ValueError(f"the evaluation job failed: {job.error[:2000]}")
@@ -141,6 +144,11 @@ def steering_benchmark(
     return {
         "benchmark": "steering",
         "seconds": round(seconds, 1),
+        # CPU time of this process (all its threads) during the job, and the machine's load around it: on a shared
+        # machine the wall-clock seconds grow with everyone else's work, the CPU seconds do not.
+        "cpu_seconds": round(cpu_seconds, 1),
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+        "torch_threads": torch_threads(),
         "target_seconds": TARGET_SECONDS,
         "within_target": seconds <= TARGET_SECONDS,
         "setup_seconds": round(setup_seconds, 1),
@@ -171,6 +179,12 @@ def steering_benchmark(
             for s in report["series"]
         ],
     }
+
+
+def torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def _crowd_publishes_anchors(values: Sequence[Any], *, seed: int) -> dict[str, Any]:
