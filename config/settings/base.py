@@ -219,6 +219,11 @@ if VALUEFLOW_AUDIT_LOG_FILE:
     }
     LOGGING["loggers"]["valueflow.audit"]["handlers"] = ["audit_file"]
 
+# --- steering evaluations --------------------------------------------------------------------------------------
+# A worker claims a batch of an evaluation's work for this long; after a crash, the resumed run waits at most this
+# long for the batch the dead worker held (a batch of 24 judge windows takes well under this).
+VALUEFLOW_EVALUATION_BATCH_LEASE_S = env.int("VALUEFLOW_EVALUATION_BATCH_LEASE_S", default=900)
+
 # --- security -------------------------------------------------------------------------------------------------
 # Failed log-ins allowed per username and client address within the window before further tries get 429.
 VALUEFLOW_LOGIN_MAX_FAILURES = env.int("VALUEFLOW_LOGIN_MAX_FAILURES", default=10)

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
@@ -102,10 +103,10 @@ MIN_HUMAN_WINDOW_SIZE = 3  # a human campaign ranks lists (listwise protocol: 3â
 MAX_WINDOWS_PER_RESPONSE = 10
 USER_TEXT_EXAMPLES = 3
 # Work is split into batches of this many rows (generation) or targets (judging); a worker claims a batch for
-# BATCH_LEASE_S seconds, after which another may take it over (its worker is presumed dead).
+# settings.VALUEFLOW_EVALUATION_BATCH_LEASE_S seconds, after which another may take it over (its worker is presumed
+# dead): a run resumed after a crash waits at most that long for the batch the dead worker held.
 GENERATION_BATCH = 16
 JUDGE_BATCH = 24
-BATCH_LEASE_S = 900
 HELPER_TASKS = 3
 WAIT_POLL_S = 1.0
 
@@ -721,7 +722,8 @@ def _work(
         progress(len(batches) - len(left), len(batches))
         if not left:
             return processed
-        claimed = next((i for i in left if cache.add(_lease_key(evaluation, stage, i), token, BATCH_LEASE_S)), None)
+        lease_s = django_settings.VALUEFLOW_EVALUATION_BATCH_LEASE_S
+        claimed = next((i for i in left if cache.add(_lease_key(evaluation, stage, i), token, lease_s)), None)
         if claimed is None:
             if not wait:
                 return processed
