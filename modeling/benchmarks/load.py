@@ -213,18 +213,15 @@ def process_group_listening_on(port: int) -> int | None:
     return None
 
 
-def database_cpu_s(database_name: str) -> float:
-    """CPU seconds of the PostgreSQL backends connected to the database (the server runs on this machine)."""
+def database_cpu_by_backend(database_name: str) -> dict[str, float]:
+    """CPU seconds of each PostgreSQL backend connected to the database (the server runs on this machine)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database_name])
         pids = [str(row[0]) for row in cursor.fetchall()]
-    total = 0
-    for pid in pids:
-        if fields := _proc_stat(pid):
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {pid: (int(fields[11]) + int(fields[12])) / ticks for pid in pids if (fields := _proc_stat(pid))}
 
 
 @dataclass
@@ -233,13 +230,24 @@ class CpuMeter:
     worker_group: int | None
     database_name: str
 
-    def read(self) -> dict[str, float]:
+    def read(self) -> dict[str, Any]:
         return {
             "client": time.process_time(),
             "server": group_cpu_s(self.server_group) if self.server_group else 0.0,
-            "database": database_cpu_s(self.database_name),
+            "database": database_cpu_by_backend(self.database_name),
             "worker": group_cpu_s(self.worker_group) if self.worker_group else 0.0,
         }
+
+    @staticmethod
+    def spent(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+        """CPU seconds per part between two reads. Database backends are counted one by one: gunicorn's
+        connections are replaced after CONN_MAX_AGE, and a backend that started during the step counts in full
+        (one that ended during it is missed: the database figure is a lower bound)."""
+        spent = {part: max(0.0, after[part] - before[part]) for part in ("client", "server", "worker")}
+        spent["database"] = sum(
+            max(0.0, seconds - before["database"].get(pid, 0.0)) for pid, seconds in after["database"].items()
+        )
+        return spent
 
 
 # --- the worker -----------------------------------------------------------------------------------------------------
@@ -416,7 +424,7 @@ def _run_step(
         thread.join()
     record.seconds = time.monotonic() - started
     cpu_after = meter.read()
-    record.cpu_s = {part: max(0.0, cpu_after[part] - cpu_before[part]) for part in cpu_before}
+    record.cpu_s = CpuMeter.spent(cpu_before, cpu_after)
     return record
 
 

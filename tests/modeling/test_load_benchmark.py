@@ -60,3 +60,10 @@ def test_cpu_of_a_process_group_is_read_from_proc():
     spent = load.group_cpu_s(os.getpgid(0))
     sum(range(2_000_000))  # burn a little CPU in this process group
     assert load.group_cpu_s(os.getpgid(0)) >= spent > 0
+
+
+def test_database_cpu_counts_each_backend_from_its_own_start():
+    before = {"client": 1.0, "server": 10.0, "worker": 5.0, "database": {"101": 2.0, "102": 3.0}}
+    # 101 went on working, 102 was closed (CONN_MAX_AGE) and 103 opened during the step
+    after = {"client": 1.5, "server": 12.0, "worker": 5.0, "database": {"101": 2.5, "103": 0.75}}
+    assert load.CpuMeter.spent(before, after) == {"client": 0.5, "server": 2.0, "worker": 0.0, "database": 1.25}
