@@ -56,7 +56,7 @@ class EvaluationForm(forms.Form):
     )
     prompt_style = forms.ChoiceField(choices=SteeringEvaluation.PromptStyle.choices, initial="persona")
     levels = forms.TypedMultipleChoiceField(
-        choices=[(level, f"{level:+d}") for level in LEVELS],
+        choices=[(level, f"{level:+d}" if level else "0") for level in LEVELS],
         coerce=int,
         initial=list(LEVELS),
         required=False,

@@ -50,6 +50,7 @@ def test_an_admin_launches_an_evaluation_and_reaches_its_report(
     # the plan follows the form: 2 queries × (baseline + 5 levels) generations, each response judged in 3 windows
     expect(page.get_by_test_id("plan-generations")).to_have_text("12")
     expect(page.get_by_test_id("plan-judge-calls")).to_have_text("36")
+    page.screenshot(path=str(screenshot_dir / "evaluation-form.png"), full_page=True)
     page.get_by_test_id("evaluation-save").click()
 
     expect(page.get_by_test_id("evaluation-status")).to_have_text("Draft")
