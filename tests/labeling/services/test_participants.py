@@ -87,7 +87,7 @@ def test_the_fit_after_a_withdrawal_leaves_the_participant_out(campaign_with_two
     assert value.published_fit.fit_id == after.pk
 
 
-def test_the_withdrawal_is_audit_logged_without_the_answers(campaign_with_two_annotators, annotator, platform_admin, caplog):
+def test_the_withdrawal_is_audit_logged(campaign_with_two_annotators, annotator, platform_admin, caplog):
     with caplog.at_level("INFO", logger="valueflow.audit"):
         participant_withdraw(user=annotator, withdrawn_by=platform_admin)
     assert f"participant withdrawn: user id {annotator.pk} (was 'ann') by user {platform_admin.pk} (adm)" in caplog.text
