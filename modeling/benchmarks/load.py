@@ -78,6 +78,11 @@ def _steps(raw: str) -> list[int]:
     return steps
 
 
+def _default_broker_url() -> str:
+    configured = os.environ.get("CELERY_BROKER_URL", "")
+    return configured if configured.startswith("redis://") else "redis://127.0.0.1:6379/12"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotators", type=_positive_int, required=True, help="concurrent annotators (last step)")
     parser.add_argument("--seconds", type=_non_negative_float, required=True, help="how long each step runs")
@@ -87,8 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--items", type=_positive_int, default=1000, help="texts in the synthetic pool")
     parser.add_argument("--workers", type=_positive_int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=_positive_int, default=4, help="threads per gunicorn worker")
-    parser.add_argument("--broker-url", default=os.environ.get("VALUEFLOW_LOAD_BROKER_URL", "redis://127.0.0.1:6379/12"),
-                        help="Redis database for the Celery broker (purged at start)")
+    parser.add_argument("--broker-url", default=_default_broker_url(),
+                        help="Redis database for the Celery broker; its queues are purged at start, so give it a "
+                        "database nobody else uses (default: CELERY_BROKER_URL when it names Redis)")
     parser.add_argument("--refit-timeout", type=_non_negative_float, default=120.0,
                         help="seconds to wait after the last step for a fit holding every judgment")
     parser.add_argument("--seed", type=int, default=0)
