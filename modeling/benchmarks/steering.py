@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", type=int, default=10, help="queries from the default set")
     parser.add_argument("--levels", default="-2,-1,0,1,2", help="comma-separated steering levels")
     parser.add_argument("--max-new-tokens", type=int, default=160, help="longest answer in tokens (~100 words)")
-    parser.add_argument("--batch-size", type=int, default=8, help="conversations per forward pass")
+    # Generating on a CPU is bound by reading the weights once per step, so a larger batch is cheaper per token
+    # (measured with SmolLM2 on one core: 91 ms of CPU per token alone, 23 ms in batches of 8, 16 ms of 32).
+    parser.add_argument("--batch-size", type=int, default=16, help="conversations per forward pass")
     parser.add_argument("--hives-base-model", default="", help="encoder for the HiVES judge (default: packaged)")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -77,7 +79,7 @@ def steering_benchmark(
     queries: int = 10,
     levels: Sequence[int] = (-2, -1, 0, 1, 2),
     max_new_tokens: int = 160,
-    batch_size: int = 8,
+    batch_size: int = 16,
     hives_base_model: str = "",
     seed: int = 0,
 ) -> dict[str, Any]:
