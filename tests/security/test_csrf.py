@@ -58,3 +58,20 @@ def test_the_api_with_a_session_needs_the_token_too(objects, db):  # noqa: F811
     response = client.post(f"/api/v1/campaigns/{objects.campaign.pk}/next/", {}, content_type="application/json")
     assert response.status_code == 403
     assert "CSRF" in response.json()["message"]
+
+
+def test_the_forms_of_backend_and_query_set_pages_carry_the_token(objects, db):  # noqa: F811
+    """The matrix's sample objects have no backend or query set (their pages answer 404 above): make one of each."""
+    from modeling.services.backends import backend_create
+    from modeling.services.query_sets import query_set_import
+
+    backend = backend_create(name="Judge", kind="openai", model="judge-1", endpoint_url="http://127.0.0.1:9/v1")
+    query_set = query_set_import(name="Two questions", data=b"query\nWhat matters?\nWhy help?\n", file_name="q.csv")
+    client = logged_in(objects)
+    for url in (f"/modeling/backends/{backend.pk}/", f"/modeling/query-sets/{query_set.pk}/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        forms = [inner for attributes, inner in FORM.findall(response.content.decode())
+                 if re.search(r"method\s*=\s*[\"']?post", attributes, re.IGNORECASE)]
+        assert forms, f"{url} shows no form"
+        assert all('name="csrfmiddlewaretoken"' in inner for inner in forms), url
