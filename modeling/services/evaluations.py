@@ -704,6 +704,13 @@ def _lease_key(evaluation: SteeringEvaluation, stage: str, index: int) -> str:
     return f"valueflow:evaluation:{evaluation.pk}:{evaluation.created_at.timestamp():.6f}:{stage}:{index}"
 
 
+def _claim(key: str, token: str, lease_s: int) -> bool:
+    """Take a batch's lease. `cache.add` also answers False while the cache is unreachable (the resilient backend
+    turns an outage into misses); a lease nobody can be seen holding is then taken anyway, so an outage never stalls
+    a run — at worst two workers do the same batch, whose writes are idempotent."""
+    return bool(cache.add(key, token, lease_s)) or cache.get(key) is None
+
+
 def _work(
     evaluation: SteeringEvaluation,
     stage: str,
@@ -723,7 +730,7 @@ def _work(
         if not left:
             return processed
         lease_s = django_settings.VALUEFLOW_EVALUATION_BATCH_LEASE_S
-        claimed = next((i for i in left if cache.add(_lease_key(evaluation, stage, i), token, lease_s)), None)
+        claimed = next((i for i in left if _claim(_lease_key(evaluation, stage, i), token, lease_s)), None)
         if claimed is None:
             if not wait:
                 return processed

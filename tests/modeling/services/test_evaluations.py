@@ -259,3 +259,13 @@ def test_human_judges_rank_probes_in_a_campaign_and_the_evaluation_waits_for_the
     assert len(stated) == 9 and sum(s.ci_low <= t <= s.ci_high for s, t in zip(scores, stated, strict=True)) >= 8
     by_truth = {t: np.mean([s.intensity for s, u in zip(scores, stated, strict=True) if u == t]) for t in set(stated)}
     assert by_truth[-4.0] < by_truth[1.0] < by_truth[7.0]
+
+
+def test_a_cache_outage_does_not_stall_a_run(setup, platform_admin, monkeypatch):
+    """While Redis is down the resilient cache answers every add with False and every get with a miss."""
+    monkeypatch.setattr(evaluations.cache, "add", lambda *args, **kwargs: False)
+    monkeypatch.setattr(evaluations.cache, "get", lambda *args, **kwargs: None)
+    evaluation = evaluation_create(settings=settings_for(setup, levels=[2]), created_by=platform_admin)
+    evaluation = run(evaluation, platform_admin)
+    assert evaluation.status == "finished"
+    assert JudgeWindow.objects.filter(response__evaluation=evaluation).count() == 6 * 3
