@@ -181,17 +181,28 @@ class _ValueCache:
 
 
 def _decode(data: bytes, name: str, problems: _Problems) -> str | None:
-    """UTF-8 (a byte-order mark is allowed); otherwise one problem naming the line of the first bad byte."""
+    """UTF-8 (a byte-order mark is allowed) without NUL characters; otherwise one problem naming the line of the
+    first bad byte."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         problems.add(
             name, line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
         )
         return None
+    if "\x00" in text:
+        # PostgreSQL cannot store NUL in text; it mostly means UTF-16 read as UTF-8, or a binary file.
+        offset = text.index("\x00")
+        problems.add(
+            name, text.count("\n", 0, offset) + 1,
+            "contains a NUL character (byte 0x00), which no text may hold; is the file UTF-16 or binary? "
+            "Save it as UTF-8 text",
+        )
+        return None
+    return text
 
 
 def _check_text(raw: Any, column: str) -> tuple[str | None, str | None]:
@@ -205,6 +216,8 @@ def _check_text(raw: Any, column: str) -> tuple[str | None, str | None]:
         return None, f"{column} is empty"
     if len(content) > MAX_TEXT_CHARS:
         return None, f"{column} has {len(content):,} characters; the limit is {MAX_TEXT_CHARS:,}"
+    if "\x00" in content:  # a JSON "\u0000" escape reaches here; PostgreSQL cannot store NUL in text
+        return None, f"{column} contains a NUL character (\\u0000), which no text may hold"
     return content, None
 
 
@@ -245,6 +258,8 @@ def _short_string(raw: Any, column: str, max_length: int, default: str) -> tuple
     value = raw.strip()
     if len(value) > max_length:
         return default, f"{column} is longer than {max_length} characters"
+    if "\x00" in value:
+        return default, f"{column} contains a NUL character (\\u0000)"
     return value, None
 
 
@@ -297,6 +312,9 @@ def _resolve_row_value(row: dict[str, Any], values: _ValueCache) -> tuple[Value 
         for column, raw in (("theory", theory), ("value", value))
         if not (isinstance(raw, str) and raw.strip())
     ]
+    # a JSON "\u0000" escape would otherwise reach the database lookup, which cannot carry NUL
+    reasons += [f"{column} contains a NUL character (\\u0000)" for column, raw in (("theory", theory), ("value", value))
+                if isinstance(raw, str) and "\x00" in raw]
     if reasons:
         return None, reasons
     resolved = values.get(theory, value)

@@ -67,6 +67,7 @@ cell_text = st.one_of(
     st.text(min_size=0, max_size=200),
     st.sampled_from(FORMULAS),
     st.just("x" * (MAX_TEXT_CHARS + 1)),  # one character over the limit
+    st.just("nul\x00inside"),  # PostgreSQL cannot store NUL in text
     st.text(alphabet=st.characters(categories=["Cc", "Zs", "So"]), max_size=30),  # control characters, symbols
 )
 rows = st.lists(
@@ -100,7 +101,7 @@ def test_generated_csv_files_import_completely_or_not_at_all(taxonomy, tmp_path_
 
 
 @PROPERTY_SETTINGS
-@given(records=st.lists(st.dictionaries(st.sampled_from(["text", "theory", "value", "intensity", "direction"]),
+@given(records=st.lists(st.dictionaries(st.sampled_from(["text", "theory", "value", "intensity", "direction", "source"]),
                                         st.one_of(st.none(), st.integers(), st.floats(), cell_text, st.lists(st.integers(), max_size=2))),
                         max_size=5))
 def test_generated_json_lines_import_completely_or_not_at_all(taxonomy, tmp_path_factory, records):
@@ -144,3 +145,30 @@ def test_the_upload_service_refuses_paths_in_file_names(researcher, settings):
     stored = Path(job.params["paths"][0])
     assert stored.name == "passwd.csv"
     assert Path(settings.MEDIA_ROOT) in stored.parents
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
+def test_a_nul_character_is_refused_with_its_line_not_a_database_error(taxonomy, tmp_path, encoding):
+    text = "text,theory,value\nfine,svt,benevolence\nbad\x00byte,svt,benevolence\n"
+    path = tmp_path / "nul.csv"
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(ApplicationError) as refusal:
+        texts_import(format="csv", paths=[path])
+    assert "nul.csv:" in refusal.value.message
+    assert "NUL character" in refusal.value.message or "not valid UTF-8" in refusal.value.message
+    assert Text.objects.count() == 0
+
+
+def test_a_nul_escape_inside_json_is_refused_with_its_line(taxonomy, tmp_path):
+    path = tmp_path / "nul.jsonl"
+    lines = [{"text": "fine", "theory": "svt", "value": "benevolence"},
+             {"text": "bad\u0000byte", "theory": "svt", "value": "benevolence"},
+             {"text": "also fine", "theory": "svt", "value": "benevolence", "source": "lab\u0000notes"},
+             {"text": "fine again", "theory": "svt", "value": "bene\u0000volence"}]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    with pytest.raises(ApplicationError) as refusal:
+        texts_import(format="jsonl", paths=[path])
+    assert "nul.jsonl:2: text contains a NUL character" in refusal.value.message
+    assert "nul.jsonl:3: source contains a NUL character" in refusal.value.message
+    assert "nul.jsonl:4: value contains a NUL character" in refusal.value.message
+    assert Text.objects.count() == 0
