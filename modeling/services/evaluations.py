@@ -704,11 +704,37 @@ def _lease_key(evaluation: SteeringEvaluation, stage: str, index: int) -> str:
     return f"valueflow:evaluation:{evaluation.pk}:{evaluation.created_at.timestamp():.6f}:{stage}:{index}"
 
 
-def _claim(key: str, token: str, lease_s: int) -> bool:
+def _claim(key: str, token: str, lease_s: int, *, superseded: Callable[[str], bool] = lambda holder: False) -> bool:
     """Take a batch's lease. `cache.add` also answers False while the cache is unreachable (the resilient backend
     turns an outage into misses); a lease nobody can be seen holding is then taken anyway, so an outage never stalls
-    a run — at worst two workers do the same batch, whose writes are idempotent."""
-    return bool(cache.add(key, token, lease_s)) or cache.get(key) is None
+    a run — at worst two workers do the same batch, whose writes are idempotent. A lease whose holder is
+    `superseded` (an earlier attempt of the same job, whose worker died) is taken over at once."""
+    if cache.add(key, token, lease_s):
+        return True
+    holder = cache.get(key)
+    if holder is None:
+        return True
+    if isinstance(holder, str) and superseded(holder):
+        cache.set(key, token, lease_s)
+        return True
+    return False
+
+
+def _job_token(job_id: int, attempt: int) -> str:
+    return f"job:{job_id}:{attempt}:{uuid.uuid4().hex}"
+
+
+def _superseded_by(job_id: int, attempt: int) -> Callable[[str], bool]:
+    """Whether a lease holder is an earlier attempt of this job. The job reaper hands a job out again only after its
+    worker stopped beating, so the batches that attempt held are abandoned, not in progress."""
+
+    def check(holder: str) -> bool:
+        parts = holder.split(":")
+        return len(parts) == 4 and parts[0] == "job" and parts[1] == str(job_id) and parts[2].isdigit() and (
+            int(parts[2]) < attempt
+        )
+
+    return check
 
 
 def _work(
@@ -719,18 +745,27 @@ def _work(
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> int:
     """Claim and process the stage's pending batches until none is left (`wait`: also wait for batches other
-    workers hold, so the stage is complete on return). Returns how many batches this worker processed."""
+    workers hold, so the stage is complete on return). Returns how many batches this worker processed. The job
+    itself (`wait`) holds its leases under its job id and attempt, so a resumed attempt takes over at once the
+    batches a dead attempt held; a helper's lease runs out on its own."""
     batches, pending = _stage_batches(evaluation, stage)
     context: dict[str, Any] = {}
     processed = 0
-    token = uuid.uuid4().hex
+    job = evaluation.job
+    superseded: Callable[[str], bool] = lambda holder: False  # noqa: E731 - the helper supersedes nobody
+    if wait and job is not None:
+        token, superseded = _job_token(job.pk, job.attempts), _superseded_by(job.pk, job.attempts)
+    else:
+        token = f"helper:{uuid.uuid4().hex}"
     while True:
         left = sorted(pending())
         progress(len(batches) - len(left), len(batches))
         if not left:
             return processed
         lease_s = django_settings.VALUEFLOW_EVALUATION_BATCH_LEASE_S
-        claimed = next((i for i in left if _claim(_lease_key(evaluation, stage, i), token, lease_s)), None)
+        claimed = next(
+            (i for i in left if _claim(_lease_key(evaluation, stage, i), token, lease_s, superseded=superseded)), None
+        )
         if claimed is None:
             if not wait:
                 return processed

@@ -269,3 +269,23 @@ def test_a_cache_outage_does_not_stall_a_run(setup, platform_admin, monkeypatch)
     evaluation = run(evaluation, platform_admin)
     assert evaluation.status == "finished"
     assert JudgeWindow.objects.filter(response__evaluation=evaluation).count() == 6 * 3
+
+
+def test_a_resumed_job_takes_over_at_once_the_batches_its_dead_attempt_held(setup, platform_admin):
+    import time
+
+    evaluation = evaluation_create(settings=settings_for(setup, levels=[2]), created_by=platform_admin)
+    job = evaluation_launch(evaluation=evaluation, user=platform_admin)
+    evaluation.refresh_from_db()
+    key = evaluations._lease_key(evaluation, "generate", 0)
+    # a helper's lease is respected; so is the lease of a later attempt
+    for holder in ("helper:busy", f"job:{job.pk}:2:newer"):
+        cache.set(key, holder, 900)
+        assert not evaluations._claim(key, "mine", 900, superseded=evaluations._superseded_by(job.pk, 1))
+    # the worker of an earlier attempt died holding the first generation batch (leases last 15 minutes)
+    cache.set(key, f"job:{job.pk}:0:dead-worker", 900)
+    started = time.monotonic()
+    job_run(job_id=job.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.status == "finished" and time.monotonic() - started < 60
+    assert not SteeredResponse.objects.filter(evaluation=evaluation, generation_seconds__isnull=True).exists()
