@@ -9,6 +9,7 @@ balanced (least-exposed items) or random, the chosen items locked with SELECT â€
 concurrent annotators take different rows â†’ store the lease with the order shown and the reason it was chosen.
 """
 
+import itertools
 import logging
 import random
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ WINDOW_SPREAD = 4
 # graph connected (adaptive sampling has its own `Campaign.random_fraction` of wholly random comparisons).
 RANDOM_PARTNER_RATE = 0.25
 SAMPLE_ATTEMPTS = 6
+# Bound on the deterministic search for an unseen comparison after the random draws (see _sample_value).
+MAX_COMBINATIONS_SCANNED = 2000
 # Adaptive sampling: how many of its best comparisons a request tries to lock before it falls back to balanced
 # sampling (the others were taken by concurrent requests in the meantime).
 ADAPTIVE_LOCK_ATTEMPTS = 4
@@ -324,6 +327,13 @@ def _sample_value(*, campaign: Campaign, annotator, value_id: int, rng: random.R
         if comparison_key(items) not in seen:
             rng.shuffle(items)  # the order shown is random and stored with the lease
             return items, reason
+    # Random draws keep missing on small pools the annotator has mostly seen: look through the window's
+    # combinations in order (bounded), so a comparison they have not seen is always found if the window holds one.
+    for combination in itertools.islice(itertools.combinations(window, k), MAX_COMBINATIONS_SCANNED):
+        if comparison_key(combination) not in seen:
+            items = list(combination)
+            rng.shuffle(items)
+            return items, f"{label} (first comparison of the window not yet seen)"
     return None
 
 

@@ -122,3 +122,17 @@ def test_next_uses_a_handful_of_queries(researcher, annotator, django_assert_max
     _answer(assignment_next(campaign=campaign, annotator=annotator).assignment, annotator)
     with django_assert_max_num_queries(12):
         assert assignment_next(campaign=campaign, annotator=annotator).assignment is not None
+
+
+@pytest.mark.parametrize("sampling", ["random", "balanced", "adaptive"])
+def test_a_small_pool_hands_out_every_unseen_pair_before_saying_it_has_none(researcher, annotator, sampling):
+    campaign = running_campaign(values=[value_with_pool(n_items=4)], created_by=researcher, judgments_per_item=100,
+                                sampling=sampling)
+    keys = set()
+    for seed in range(7):
+        nxt = assignment_next(campaign=campaign, annotator=annotator, rng=random.Random(seed))
+        if nxt.assignment is None:
+            break
+        keys.add(nxt.assignment.comparison_key)
+        _answer(nxt.assignment, annotator)
+    assert len(keys) == 6  # all pairs of 4 texts, each once
