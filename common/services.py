@@ -161,4 +161,10 @@ def jobs_reap_stale(*, max_attempts: int = 3) -> int:
                 job.message = "Worker lost; requeued."
                 job.save(update_fields=["status", "message"])
                 _enqueue_on_commit(job)
+    # A job whose message never reached a worker (the broker was down when it was sent) stays pending for ever and,
+    # with a dedupe key, blocks every later job of its kind: send it again. job_run ignores a duplicate delivery.
+    for job in Job.objects.filter(status=Job.Status.PENDING, started_at__isnull=True, created_at__lt=cutoff):
+        touched += 1
+        Job.objects.filter(pk=job.pk).update(message="Not picked up by a worker; sent again.")
+        _enqueue_on_commit(job)
     return touched

@@ -87,3 +87,15 @@ def test_the_reaper_requeues_a_job_whose_worker_died_and_gives_up_after_three_at
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
     assert "stopped responding" in job.error
+
+
+def test_the_reaper_sends_again_a_pending_job_no_worker_ever_received(settings, django_capture_on_commit_callbacks):
+    settings.VALUEFLOW_JOB_STALE_AFTER_S = 60
+    job = job_create(kind="tests.record", dedupe_key="refit:value:9")
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert jobs_reap_stale() == 1
+    assert len(callbacks) == 1  # the job is sent to the broker again
+    job.refresh_from_db()
+    assert job.status == Job.Status.PENDING
+    assert "sent again" in job.message

@@ -132,6 +132,6 @@ def test_annotators_keep_working_through_a_redis_outage_and_refits_catch_up(
     app.send_task("modeling.tasks.refits_catch_up")
     published = wait_for(
         lambda: PublishedFit.objects.select_related("fit").filter(value=value, fit__watermark=max(sent)).first(),
-        timeout_s=90, what="a published fit holding the judgments made during the outage",
+        timeout_s=180, what="a published fit holding the judgments made during the outage",
     )
     assert published.fit.n_judgments == len(sent)
