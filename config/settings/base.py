@@ -258,3 +258,7 @@ VALUEFLOW_HIVES_PRIMARY_METRIC = env("VALUEFLOW_HIVES_PRIMARY_METRIC", default="
 # Retrain automatically once this many labelled pool items arrived since the newest training run.
 VALUEFLOW_HIVES_RETRAIN_AFTER = env.int("VALUEFLOW_HIVES_RETRAIN_AFTER", default=500)
 CELERY_BEAT_SCHEDULE["hives-retrain-check"] = {"task": "modeling.tasks.check_hives_retrain", "schedule": 600.0}
+
+# --- steering evaluations -------------------------------------------------------------------------------------
+# Human-judged evaluations are scored as their probe campaigns' judgments arrive.
+CELERY_BEAT_SCHEDULE["evaluations-collect-human"] = {"task": "modeling.tasks.evaluations_collect_human", "schedule": 60.0}
