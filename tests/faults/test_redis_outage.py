@@ -100,7 +100,7 @@ def test_annotators_keep_working_through_a_redis_outage_and_refits_catch_up(
         client = Client()
         client.force_login(user_create(username=f"crowd-{index}", password="x-pass-123456", role=User.Role.ANNOTATOR))
         clients.append(client)
-    celery_worker_process("default,refit")
+    worker = celery_worker_process("default,refit")
 
     sent = [annotate(client, campaign.pk) for client in clients for _ in range(3)]
     app.send_task("modeling.tasks.refits_catch_up")
@@ -127,6 +127,12 @@ def test_annotators_keep_working_through_a_redis_outage_and_refits_catch_up(
     assert sorted(Judgment.objects.values_list("id", flat=True)) == sorted(sent)
     assert submit_seconds < 2.0, f"a next + submit took {submit_seconds:.2f} s on average without Redis"
     assert clients[0].get("/ready/").status_code == 200
+
+    # The worker may not survive the outage: Celery 5.7 / kombu with redis-py 8 can stop with "Unrecoverable error:
+    # AttributeError ... 'hostname'" when the broker connection drops. In production the supervisor (compose's
+    # `restart: unless-stopped`) starts it again; do what it does, so the test checks the platform, not that bug.
+    if worker.process.poll() is not None:
+        celery_worker_process("default,refit")
 
     # The beat's safety net (sent here by name) finds the value behind and the worker, reconnected, refits it.
     app.send_task("modeling.tasks.refits_catch_up")
