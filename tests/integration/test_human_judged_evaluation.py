@@ -28,6 +28,10 @@ from tests.modeling.evaluation_helpers import (
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
+# Three bot threads share one campaign, so which probe meets which anchors depends on thread scheduling; with two
+# windows per probe, about one run in ten leaves a level too thinly compared to order the group means. A rerun is
+# a fresh draw; a real regression fails all three. (A probe-aware sampler would make this deterministic.)
+@pytest.mark.flaky(reruns=2)
 def test_simulated_annotators_rank_probes_among_anchors_and_the_report_shows_their_scores(live_server, tmp_path):
     admin = user_create(username="eval-admin", password=PASSWORD, role=User.Role.ADMIN)
     bots = [user_create(username=f"bot-{i}", password=PASSWORD, role=User.Role.ANNOTATOR) for i in range(3)]
