@@ -25,6 +25,17 @@ def refits_catch_up() -> list[int]:
     return service()
 
 
+# Named check_… rather than hives_…: CELERY_TASK_ROUTES sends modeling.tasks.hives_* to the "gpu" queue, and this
+# check is a cheap count that must run where there is no GPU worker too.
+@shared_task(name="modeling.tasks.check_hives_retrain", soft_time_limit=60, time_limit=120)
+def check_hives_retrain() -> int | None:
+    """Start a HiVES training run if enough new labelled texts arrived; returns the new version's id."""
+    from modeling.services.hives import hives_retrain_check
+
+    version = hives_retrain_check()
+    return version.pk if version is not None else None
+
+
 @shared_task(name="modeling.tasks.evaluation_work", soft_time_limit=3000, time_limit=3300)
 def evaluation_work(evaluation_id: int, stage: str) -> int:
     """Help a running steering evaluation: process unclaimed batches of one stage; returns how many."""
@@ -39,14 +50,3 @@ def evaluations_collect_human() -> list[int]:
     from modeling.services.evaluation_humans import evaluations_collect_waiting
 
     return evaluations_collect_waiting()
-
-
-# Named check_… rather than hives_…: CELERY_TASK_ROUTES sends modeling.tasks.hives_* to the "gpu" queue, and this
-# check is a cheap count that must run where there is no GPU worker too.
-@shared_task(name="modeling.tasks.check_hives_retrain", soft_time_limit=60, time_limit=120)
-def check_hives_retrain() -> int | None:
-    """Start a HiVES training run if enough new labelled texts arrived; returns the new version's id."""
-    from modeling.services.hives import hives_retrain_check
-
-    version = hives_retrain_check()
-    return version.pk if version is not None else None

@@ -11,6 +11,8 @@
   `scores.jsonl`, with every value placed in the taxonomy (labeling/data/taxonomy.yaml) and each text's direction
   read from its intensity (|x| < 1 is neutral).
 
+Training settings default to the paper's (τ 0.1, every layer); `--tau`, `--train-layers`, `--lr`, `--epochs`,
+`--level-floor` and `--stage2-steps` change them (docs/benchmarks.md records which setting gave which figures).
 Without `--eval`, a fifth of the training texts is held out. The output is one JSON line: `base` and `tuned` (each
 with rank_acc, sim_corr, orthogonality, knn_acc per level), `train_seconds` (Stage 1 [+ Stage 2] on --max-train
 texts), `embed_per_s` (the base model embedding the evaluation texts, in texts per second) and the setting.
@@ -39,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage2-steps", type=int, default=0, help="Stage 2 steps after Stage 1 (default none)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--tau", type=float, default=0.1, help="Stage 1 temperature (paper: 0.1)")
+    parser.add_argument("--level-floor", choices=("excess", "raw", "off"), default="excess",
+                        help="how the finer-level floor compares levels (see modeling/ml/hives/losses.py)")
+    parser.add_argument("--train-layers", type=int, default=0, help="train only the top N layers (0: all)")
     parser.add_argument("--max-length", type=int, default=128, help="tokens per text (default 128)")
     parser.add_argument("--base-model", default="all-MiniLM-L6-v2", help="a model folder or the packaged default")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: every core)")
@@ -144,6 +150,9 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         stage2_steps=options["stage2_steps"],
         batch_size=options["batch_size"],
         lr=options["lr"],
+        tau=options["tau"],
+        level_floor=options["level_floor"],
+        train_layers=options["train_layers"],
         max_length=options["max_length"],
         seed=options["seed"],
     )
@@ -176,7 +185,9 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         "last_loss_mean_20": round(float(np.mean([loss for _, loss in result.loss_curve[-20:]])), 4),
         "threads": threads,
         "device": "cpu",
-        "config": {"epochs": options["epochs"], "stage2_steps": options["stage2_steps"], "lr": options["lr"],
-                   "batch_size": options["batch_size"], "max_length": options["max_length"], "seed": options["seed"],
-                   "base_model": options["base_model"]},
+        "config": {
+            key: options[key]
+            for key in ("epochs", "stage2_steps", "lr", "tau", "level_floor", "train_layers", "batch_size",
+                        "max_length", "seed", "base_model", "max_train")
+        },
     }

@@ -419,12 +419,9 @@ def _train_version(version: EmbeddingModel, context: JobContext) -> dict[str, An
     version.save(update_fields=["pooling", "base_metrics", "checkpoint_dir"])
 
     curve_writer = _LossCurveWriter(version.pk)
-    training_report = _stage(context, 0.10, 0.80, "Training")
 
     def on_step(step: int, total: int, loss: float) -> None:
-        training_report(step / total)
-        if context is not None:
-            context.report(0.10 + 0.70 * step / total, f"Training: step {step} of {total}, loss {loss:.3f}")
+        context.report(0.10 + 0.70 * step / total, f"Training: step {step} of {total}, loss {loss:.3f}")
         curve_writer.add(step, loss)
 
     result = train(encoder, train_examples, config, checkpoint_dir=folder / "checkpoints", on_step=on_step)

@@ -40,6 +40,15 @@ class TrainForm(forms.Form):
         min_value=0, max_value=100000, initial=0, label="Stage 2 steps",
         help_text="Cross-theory alignment steps (individual anchors and concepts) after Stage 1; 0 skips Stage 2.",
     )
+    tau = forms.FloatField(
+        min_value=0.01, max_value=2.0, initial=0.1, label="Temperature τ",
+        help_text="Stage 1 temperature; the paper's 0.1. With the small default encoder 0.5 learned faster in our "
+        "benchmark (docs/benchmarks.md).",
+    )
+    train_layers = forms.IntegerField(
+        min_value=0, max_value=64, initial=0, label="Layers to train",
+        help_text="Train only the top N transformer layers (0: all). Fewer layers train faster on a CPU.",
+    )
     held_out_fraction = forms.FloatField(
         min_value=0.05, max_value=0.5, initial=0.2, label="Held-out share",
         help_text="Texts kept out of training to measure the new version, the base model and the version in use.",
@@ -54,7 +63,8 @@ class TrainForm(forms.Form):
 
     def hyperparameters(self) -> dict[str, Any]:
         data = self.cleaned_data
-        chosen = {key: data[key] for key in ("stage1_epochs", "stage2_steps", "held_out_fraction")}
+        keys = ("stage1_epochs", "stage2_steps", "tau", "train_layers", "held_out_fraction")
+        chosen = {key: data[key] for key in keys}
         if data.get("seed") is not None:
             chosen["seed"] = data["seed"]
         return chosen

@@ -113,6 +113,7 @@ def test_a_worker_killed_mid_refit_loses_nothing_and_the_catch_up_finishes_the_j
     assert set(PoolItem.objects.filter(value=value).values_list("published_fit_id", flat=True)) == {published.fit_id}
     doomed_fit.refresh_from_db()
     assert doomed_fit.status == Fit.Status.FAILED and "stopped" in doomed_fit.error
-    finished = Job.objects.filter(dedupe_key=refit_dedupe_key(value.pk), status=Job.Status.SUCCEEDED)
-    assert finished.filter(pk=doomed_job.pk).exists()  # the same job, handed out again and finished
+    # The fit publishes inside the job; the job is marked finished a moment later, once its task returns.
+    _wait(lambda: _job_done(doomed_job), timeout_s=30, poll_s=0.1, what="the re-sent job to finish")
+    assert doomed_job.status == Job.Status.SUCCEEDED  # the same job, handed out again and finished
     assert not Job.objects.filter(dedupe_key=refit_dedupe_key(value.pk), status__in=Job.ACTIVE_STATUSES).exists()

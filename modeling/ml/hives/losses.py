@@ -2,7 +2,10 @@
 
 Stage 1, `hierarchical_supcon_loss`: a supervised contrastive loss at each level l = 1..3 of the value path. For an
 anchor row i, the positives at level l are the other rows whose path shares i's level-l prefix *and* i's direction;
-every other row (except rows of the same text) is in the denominator. Logits are cosine / τ (τ = 0.1), and a pair
+every other row (except rows of the same text) is in the denominator. A text with several labels (Touché23 arguments
+carry three on average) is compared through all of them: training passes the positives of the rows' *texts*
+(LabelArrays.text_positives), so two texts that share any label at level l are positives there — otherwise a text
+would be pushed away from texts that share one of its other labels. Logits are cosine / τ (τ = 0.1), and a pair
 of opposite directions (supports vs opposes) has its logit lowered by a fixed penalty (1.0). A finer level's loss is
 floored at the largest coarser-level loss, so the model cannot satisfy the fine levels while the coarse structure is
 still wrong (compared net of each level's unavoidable part by default: see FLOORS). The levels are summed with

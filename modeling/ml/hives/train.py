@@ -58,6 +58,9 @@ class TrainConfig:
     # The word-embedding matrix is most of a small encoder's parameters and moves little on a few thousand texts;
     # freezing it halves the optimiser's work.
     freeze_embeddings: bool = True
+    # Train only the top N transformer layers (0: all): on a CPU the backward pass through the lower layers is
+    # most of a step's cost, and the top layers carry most of what fine-tuning changes.
+    train_layers: int = 0
     # The finer-level floor of the Stage 1 loss (method.md §2): "excess", "raw" or "off" (see losses.FLOORS).
     level_floor: str = "excess"
     checkpoint_every: int = 50
@@ -96,6 +99,8 @@ class TrainConfig:
             problems.append("temperatures must be positive")
         if self.checkpoint_every < 1:
             problems.append(f"checkpoint_every must be at least 1 (got {self.checkpoint_every})")
+        if self.train_layers < 0:
+            problems.append(f"train_layers cannot be negative (got {self.train_layers})")
         if self.level_floor not in FLOORS:
             problems.append(f"level_floor must be one of {', '.join(FLOORS)} (got {self.level_floor!r})")
         if self.max_length < 8:
@@ -185,6 +190,8 @@ def train(
     torch.manual_seed(config.seed)
     if config.freeze_embeddings:
         encoder.model.get_input_embeddings().weight.requires_grad_(False)
+    if config.train_layers:
+        freeze_lower_layers(encoder.model, config.train_layers)
 
     stage1 = HierarchicalBatchSampler(
         labels, batch_size=config.batch_size, n_positives=config.n_positives, seed=config.seed
@@ -311,6 +318,40 @@ def train(
         seconds=time.monotonic() - started,
         resumed_from=resumed_from,
     )
+
+
+def transformer_layers(model: Any) -> Any:
+    """The stack of transformer blocks of a BERT-style (encoder.layer) or decoder-style (layers, transformer.h)
+    model, or None."""
+    for path in ("encoder.layer", "layers", "transformer.h", "model.layers"):
+        module = model
+        for name in path.split("."):
+            module = getattr(module, name, None)
+            if module is None:
+                break
+        if isinstance(module, torch.nn.ModuleList):
+            return module
+    return None
+
+
+def freeze_lower_layers(model: Any, train_layers: int) -> None:
+    """Leave only the top `train_layers` blocks (and what follows them, e.g. a final norm) trainable."""
+    layers = transformer_layers(model)
+    if layers is None:
+        raise ValueError(f"cannot find the transformer layers of {type(model).__name__} to train only the top ones")
+    if train_layers >= len(layers):
+        return
+    # Everything before the first trained block (embeddings, lower blocks) is frozen; the rest stays as it was.
+    first_trained = layers[len(layers) - train_layers]
+    frozen = True
+    for module in model.modules():
+        if module is first_trained:
+            frozen = False
+        if frozen and module is not model:
+            for parameter in module.parameters(recurse=False):
+                parameter.requires_grad_(False)
+    for layer in layers[: len(layers) - train_layers]:
+        layer.requires_grad_(False)
 
 
 def _check_resumable(saved: dict[str, Any], current: dict[str, Any], path: Path | None) -> None:

@@ -95,3 +95,12 @@ def test_hyperparameters_are_checked_with_clear_messages():
         TrainConfig.from_dict({"batch_size": 4, "n_positives": 4})
     assert TrainConfig.from_dict({"stage1_epochs": "2", "freeze_embeddings": "false"}).freeze_embeddings is False
     assert TrainConfig(stage1_epochs=1.0, batch_size=32).steps(100) == (4, 0)
+
+
+def test_training_only_the_top_layers_leaves_the_rest_untouched(tiny_model):
+    encoder = Encoder.load(str(tiny_model), max_length=32)
+    before = {name: p.detach().clone() for name, p in encoder.model.named_parameters()}
+    train(encoder, synthetic_examples(texts_per_path=4), config(stage1_steps=3, train_layers=1))
+    changed = {name for name, p in encoder.model.named_parameters() if not torch.equal(p, before[name])}
+    assert changed, "the top layer trained"
+    assert all(name.startswith("encoder.layer.1.") for name in changed), sorted(changed)[:3]

@@ -30,17 +30,20 @@ def test_the_versions_page_starts_training_and_shows_form_errors_in_place(labell
     page = researcher_client.get("/modeling/hives/")
     assert page.status_code == 200 and b"No version yet" in page.content
 
-    bad = researcher_client.post("/modeling/hives/", {"stage1_epochs": "0", "stage2_steps": "0",
-                                                      "held_out_fraction": "0.2"}, HTTP_HX_REQUEST="true")
+    bad = researcher_client.post("/modeling/hives/", {"stage1_epochs": "0", "stage2_steps": "0", "tau": "0.1",
+                                                      "train_layers": "0", "held_out_fraction": "0.2"},
+                                 HTTP_HX_REQUEST="true")
     assert bad.status_code == 422
     assert b'id="hives-train"' in bad.content and b"greater than or equal to 0.05" in bad.content
     assert not EmbeddingModel.objects.exists()
 
-    started = researcher_client.post("/modeling/hives/", {"stage1_epochs": "0.5", "stage2_steps": "0",
-                                                          "held_out_fraction": "0.2", "seed": "3"})
+    started = researcher_client.post("/modeling/hives/", {"stage1_epochs": "0.5", "stage2_steps": "0", "tau": "0.5",
+                                                          "train_layers": "1", "held_out_fraction": "0.2",
+                                                          "seed": "3"})
     version = EmbeddingModel.objects.get()
     assert started.status_code == 302 and started["Location"] == f"/modeling/hives/{version.pk}/"
     assert version.seed == 3 and version.hyperparameters["stage1_epochs"] == 0.5
+    assert version.hyperparameters["tau"] == 0.5 and version.hyperparameters["train_layers"] == 1
 
     live = researcher_client.get(f"/modeling/hives/{version.pk}/", HTTP_HX_REQUEST="true")
     assert b'hx-trigger="every 2s"' in live.content, "the live part polls while the version trains"
