@@ -29,9 +29,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.exceptions import ApplicationError
-from labeling.models import Campaign, CampaignInstructions, CampaignItem, Judgment, PoolItem, Text
-from labeling.services.campaigns import campaign_set_status, default_instructions
+from labeling.models import Campaign, CampaignItem, Judgment
+from labeling.services.campaigns import campaign_set_status
 from labeling.services.imports import text_content_hash
+from labeling.services.probes import ProbeText, probe_campaign_create, probe_items_of
 from modeling.ml.evaluator import JudgedWindow, window_from_ranking
 from modeling.models import JudgeWindow, SteeredResponse, SteeringEvaluation
 from modeling.services.evaluation_judges import anchor_set
@@ -55,10 +56,8 @@ def human_campaign_open(evaluation: SteeringEvaluation) -> Campaign:
     probe text of the value's pool, joined by anchors spread over the value's range ((k − 1) per probe, as far as
     the value has them), so a comparison shows about one probe among k − 1 anchors. Listwise ranking of k texts
     without ties, balanced exposure, m judgments per text. The anchors' intensities are frozen here: they stay
-    fixed even if refits publish new ones while the annotators work.
-
-    Assembled here rather than by labeling's `campaign_create`, which builds a campaign over a value's whole pool:
-    this campaign holds only the evaluation's probes and its chosen anchors."""
+    fixed even if refits publish new ones while the annotators work. The labeling rows are labeling's
+    `probe_campaign_create`'s; this function chooses the anchors and links the responses to their probes."""
     if evaluation.human_campaign_id is not None:
         return evaluation.human_campaign  # type: ignore[return-value]
     targets = evaluation_targets(evaluation=evaluation)
@@ -74,71 +73,54 @@ def human_campaign_open(evaluation: SteeringEvaluation) -> Campaign:
             f"No response can be judged for {', '.join(unjudgeable)}: every response to be scored on it is empty.",
             extra={"values": unjudgeable},
         )
+    source = HUMAN_SOURCE.format(pk=evaluation.pk)
+    probes = [
+        ProbeText(key=response_id, value_id=value_id, content=texts[response_id],
+                  metadata={"steered_response": response_id})
+        for value_id, response_ids in probe_texts.items()
+        for response_id in response_ids
+    ]
+    anchors: dict[int, list[int]] = {}
+    intensity_of: dict[int, float] = {}
+    for value_id, response_ids in probe_texts.items():
+        value_anchors = anchor_set(values[value_id])
+        intensity_of.update(value_anchors.intensity_of)
+        rng = np.random.default_rng([int(evaluation.seed), value_id, 1_000_003])
+        distinct_probes = len({text_content_hash(texts[r]) for r in response_ids})
+        spread = value_anchors.panel.spread((k - 1) * distinct_probes, rng)
+        anchors[value_id] = [int(value_anchors.panel.ids[i]) for i in spread]
     with transaction.atomic():
         locked = SteeringEvaluation.objects.select_for_update().get(pk=evaluation.pk)
         if locked.human_campaign_id is not None:
             return locked.human_campaign  # type: ignore[return-value]
-        campaign = Campaign.objects.create(
-            name=f"Steering evaluation #{evaluation.pk}: {evaluation.name}"[:200],
+        built = probe_campaign_create(
+            name=f"Steering evaluation #{evaluation.pk}: {evaluation.name}",
             description=(
                 f"Steered responses of evaluation #{evaluation.pk} ranked among anchor texts of known intensity. "
                 "Created by the evaluation; its judgments score the responses."
             ),
-            protocol=Campaign.Protocol.LISTWISE,
+            values=values.values(),
+            probes=probes,
+            anchors=anchors,
             list_size=k,
-            allow_ties=False,
-            sampling=Campaign.Sampling.BALANCED,
             judgments_per_item=m,
-            random_fraction=0.0,
+            source=source,
             created_by=evaluation.created_by,
-            status=Campaign.Status.RUNNING,
-            started_at=timezone.now(),
         )
-        campaign.values.set(values.values())
-        CampaignInstructions.objects.create(
-            campaign=campaign, version=1, text=default_instructions(campaign), created_by=evaluation.created_by
-        )
-        frozen: dict[str, list[list[float]]] = {}
-        items: list[CampaignItem] = []
-        probe_of: dict[tuple[int, int], int] = {}  # (response id, value id) → probe pool item id
-        source = HUMAN_SOURCE.format(pk=evaluation.pk)
-        for value_id, response_ids in probe_texts.items():
-            probe_ids: set[int] = set()
-            for response_id in response_ids:
-                content = texts[response_id]
-                text, _ = Text.objects.get_or_create(
-                    content_hash=text_content_hash(content),
-                    defaults={"content": content, "source": source, "metadata": {"steered_response": response_id}},
-                )
-                pool_item, _ = PoolItem.objects.get_or_create(
-                    value_id=value_id, text=text, defaults={"is_probe": True, "source": source}
-                )
-                probe_ids.add(pool_item.pk)
-                probe_of[(response_id, value_id)] = pool_item.pk
-            anchors = anchor_set(values[value_id])
-            rng = np.random.default_rng([int(evaluation.seed), value_id, 1_000_003])
-            wanted = (k - 1) * len(probe_ids)
-            chosen = [int(anchors.panel.ids[i]) for i in anchors.panel.spread(wanted, rng)]
-            chosen = [a for a in chosen if a not in probe_ids]
-            frozen[str(value_id)] = [[a, anchors.intensity_of[a]] for a in chosen]
-            items += [
-                CampaignItem(campaign=campaign, pool_item_id=p, value_id=value_id, is_probe=True)
-                for p in sorted(probe_ids)
-            ]
-            items += [
-                CampaignItem(campaign=campaign, pool_item_id=a, value_id=value_id, is_anchor=True) for a in chosen
-            ]
-        CampaignItem.objects.bulk_create(items, batch_size=1000)
+        campaign = built.campaign
+        frozen = {
+            str(value_id): [[a, intensity_of[a]] for a in used] for value_id, used in built.anchors.items()
+        }
         # A single-value response points at its probe (baseline and profile responses have one per value).
         singles = list(SteeredResponse.objects.filter(evaluation=evaluation, value__isnull=False).exclude(response=""))
         for single in singles:
-            single.probe_item_id = probe_of.get((single.pk, single.value_id))
+            single.probe_item_id = built.probe_item_of.get((single.pk, single.value_id))
         SteeredResponse.objects.bulk_update(singles, ["probe_item"], batch_size=1000)
         planned = dict(locked.planned or {})
         planned["human_anchors"] = frozen
         SteeringEvaluation.objects.filter(pk=evaluation.pk).update(human_campaign=campaign, planned=planned)
     evaluation.human_campaign, evaluation.planned = campaign, planned
-    logger.info("evaluation %s: human campaign %s with %s items", evaluation.pk, campaign.pk, len(items))
+    logger.info("evaluation %s: human campaign %s with %s items", evaluation.pk, campaign.pk, built.n_items)
     return campaign
 
 
@@ -171,18 +153,13 @@ def evaluation_human_collect(*, evaluation: SteeringEvaluation, force: bool = Fa
     campaign = evaluation.human_campaign
     frozen = (evaluation.planned or {}).get("human_anchors", {})
     anchors = {int(v): {int(a): float(y) for a, y in pairs} for v, pairs in frozen.items()}
-    probe_of_item = dict(
-        CampaignItem.objects.filter(campaign=campaign, is_probe=True).values_list(
-            "pool_item_id", "pool_item__text__content_hash"
-        )
-    )
+    probe_items = probe_items_of(campaign)
+    probe_of_item = {item: digest for item, digest, _ in probe_items}
     # probe pool item → the (response, value) targets it stands for (identical answers share one probe text)
     hashes: dict[str, list[int]] = defaultdict(list)
     for response_id, content in SteeredResponse.objects.filter(evaluation=evaluation).values_list("pk", "response"):
         hashes[text_content_hash(content)].append(response_id)
-    item_value = dict(
-        CampaignItem.objects.filter(campaign=campaign, is_probe=True).values_list("pool_item_id", "value_id")
-    )
+    item_value = {item: value_id for item, _, value_id in probe_items}
     wanted = set(evaluation_targets(evaluation=evaluation))
     targets_of_item = {
         item: [(r, item_value[item]) for r in hashes.get(digest, []) if (r, item_value[item]) in wanted]
