@@ -19,6 +19,7 @@ from labeling.models import (
     Concept,
     CrowdSession,
     GoldComparison,
+    ImportRecord,
     Judgment,
     PoolItem,
     QualificationQuestion,
@@ -93,10 +94,8 @@ def pooled_value_list() -> QuerySet[Value]:
     )
 
 
-def import_record_list() -> QuerySet["ImportRecord"]:
+def import_record_list() -> QuerySet[ImportRecord]:
     """Imported files, newest first, with who imported them."""
-    from labeling.models import ImportRecord
-
     return ImportRecord.objects.select_related("imported_by").order_by("-created_at", "-id")
 
 

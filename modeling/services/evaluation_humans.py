@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
-from django.utils import timezone
 
 from common.exceptions import ApplicationError
 from labeling.models import Campaign, CampaignItem, Judgment

@@ -377,7 +377,7 @@ def _write_judgments_jsonl(path: Path, frozen: Sequence[FrozenValue]) -> None:
         for frozen_value in frozen:
             hash_of = frozen_value.text_hash_of_pool_item
 
-            def named(item_ids: Sequence[int]) -> list[str | None]:
+            def named(item_ids: Sequence[int], hash_of: dict[int, str] = hash_of) -> list[str | None]:
                 # An item removed from the pool after it was judged has no text left to name.
                 return [hash_of.get(item_id) for item_id in item_ids]
 
