@@ -10,7 +10,7 @@ from accounts.models import User
 from common.models import Job
 from labeling.models import Campaign, Judgment, PoolItem, Value
 from labeling.selectors import platform_counts
-from modeling.models import Fit, ItemScore, PublishedFit, Snapshot
+from modeling.models import Fit, ItemScore, ModelBackend, PublishedFit, Snapshot
 
 
 def platform_stats() -> dict[str, int]:
@@ -238,3 +238,12 @@ def _positions(sorted_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     at = np.searchsorted(sorted_ids, wanted)
     at_clipped = np.minimum(at, sorted_ids.size - 1)
     return np.where(sorted_ids[at_clipped] == wanted, at_clipped, -1)
+
+
+def model_annotator_ids(user_ids) -> set[int]:  # type: ignore[no-untyped-def]
+    """Which of these accounts are model (LLM) annotators: the ones linked to a model backend."""
+    return set(
+        ModelBackend.objects.filter(annotator_account_id__in=[int(u) for u in user_ids]).values_list(
+            "annotator_account_id", flat=True
+        )
+    )

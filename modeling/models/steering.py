@@ -27,6 +27,11 @@ class ModelBackend(models.Model):
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The annotator account the backend's judgments are stored under when it works a campaign as an LLM annotator
+    # (modeling/services/llm_annotators.py). This link, not the account's name, is what marks a model annotator.
+    annotator_account = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_backend"
+    )
 
     def __str__(self) -> str:
         return self.name

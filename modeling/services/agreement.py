@@ -28,8 +28,9 @@ from labeling.services.quality import answers_agreement
 from modeling.ml import agreement as ml_agreement
 from modeling.ml.reliability import DEFAULT_MAX_WEIGHT, AnnotatorLayout
 from modeling.models import AnnotatorEstimate, Fit, ItemScore, PublishedFit
+from modeling.selectors import model_annotator_ids
 from modeling.services import fits as fit_services
-from modeling.services.reliability import fit_metrics_merge, is_llm_username
+from modeling.services.reliability import fit_metrics_merge
 
 SPLITS = 5
 FRAGILITY_TOP = 10
@@ -89,7 +90,8 @@ def fit_metrics_compute(*, fit: Fit) -> dict[str, Any]:
         {"median": float(np.median(taus)), "min": float(min(taus)), "annotators": len(taus)} if taus else None
     )
     usernames = _usernames(user_ids)
-    is_llm = np.array([is_llm_username(usernames.get(int(u), "")) for u in user_ids], dtype=bool)
+    models = model_annotator_ids(user_ids)
+    is_llm = np.array([int(u) in models for u in user_ids], dtype=bool)
     llm = ml_agreement.llm_human_agreement(weighted, layout, is_llm, **fit_kwargs)
     if llm is not None:
         llm["annotators"] = {

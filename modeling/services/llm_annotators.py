@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.text import slugify
 
 from accounts.models import User
@@ -36,7 +36,6 @@ from labeling.models import Assignment, Campaign, CampaignInstructions, Cohort, 
 from labeling.services.assignment import assignment_next, assignment_release
 from labeling.services.judgments import judgment_submit
 from modeling.models import ModelBackend
-from modeling.services.reliability import LLM_USERNAME_PREFIX
 
 logger = logging.getLogger("valueflow.llm_annotators")
 
@@ -47,32 +46,53 @@ MAX_JUDGMENTS_PER_RUN = 10_000
 MAX_CONSECUTIVE_FAILURES = 5
 MAX_NEW_TOKENS = 64
 USERNAME_MAX = 150
+# A backend's annotator account is named after it with this prefix (a name only; the link marks it a model).
+LLM_USERNAME_PREFIX = "llm-"
 
 
 def llm_username(backend: ModelBackend) -> str:
+    """The name of the backend's annotator account: its own once it has one, else the name it will get."""
+    if backend.annotator_account_id is not None:
+        return backend.annotator_account.username  # type: ignore[union-attr]
     return (LLM_USERNAME_PREFIX + (slugify(backend.name) or f"backend-{backend.pk}"))[:USERNAME_MAX]
 
 
 def llm_annotator_user(*, backend: ModelBackend) -> User:
-    """The backend's annotator account (created on first use, with no usable password: nobody logs in as it)."""
-    username = llm_username(backend)
-    user = User.objects.filter(username=username).first()
-    if user is not None:
-        if user.role != User.Role.ANNOTATOR:
-            raise ApplicationError(
-                f"The account {username!r} exists with the role {user.role}; an LLM annotator's account must be an "
-                "annotator. Rename the backend or the account.",
-                extra={"username": username},
+    """The backend's annotator account (created and linked on first use, with no usable password: nobody logs in
+    as it). The link (ModelBackend.annotator_account), not the name, marks the account as a model's; a person
+    who happens to own the preferred name keeps it, and the backend's account takes its id as a suffix."""
+    if backend.annotator_account_id is not None:
+        return backend.annotator_account  # type: ignore[return-value]
+    with transaction.atomic():
+        locked = ModelBackend.objects.select_for_update(of=("self",)).select_related("annotator_account").get(
+            pk=backend.pk
+        )
+        if locked.annotator_account is None:
+            preferred = llm_username(locked)
+            taken = set(
+                User.objects.filter(username__in=[preferred, _suffixed(preferred, locked.pk)]).values_list(
+                    "username", flat=True
+                )
             )
-        return user
-    try:
-        with transaction.atomic():
-            return User.objects.create(
+            username = next((name for name in (preferred, _suffixed(preferred, locked.pk)) if name not in taken), None)
+            if username is None:
+                raise ApplicationError(
+                    f"The accounts {preferred!r} and {_suffixed(preferred, locked.pk)!r} already exist; rename the "
+                    f"backend {locked.name!r} to give its LLM annotator account a free name.",
+                    extra={"username": preferred},
+                )
+            locked.annotator_account = User.objects.create(
                 username=username, role=User.Role.ANNOTATOR, password=make_password(None),
-                first_name=backend.name[:150], last_name="(LLM annotator)",
+                first_name=locked.name[:150], last_name="(LLM annotator)",
             )
-    except IntegrityError:  # created concurrently
-        return User.objects.get(username=username)
+            locked.save(update_fields=["annotator_account"])
+    backend.annotator_account = locked.annotator_account
+    return locked.annotator_account  # type: ignore[return-value]
+
+
+def _suffixed(username: str, backend_id: int) -> str:
+    suffix = f"-{backend_id}"
+    return username[: USERNAME_MAX - len(suffix)] + suffix
 
 
 def llm_annotator_start(*, campaign: Campaign, backend: ModelBackend, max_judgments: int, started_by: Any) -> Job:

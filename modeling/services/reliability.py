@@ -41,11 +41,10 @@ from modeling.ml.reliability import (
     fit_with_reliability,
 )
 from modeling.models import AnnotatorEstimate, Fit, ItemScore, PublishedFit
+from modeling.selectors import model_annotator_ids
 
 logger = logging.getLogger("valueflow.reliability")
 
-# Usernames of model annotators (LLM judges working a campaign) start with this; see llm_annotators.py.
-LLM_USERNAME_PREFIX = "llm-"
 # Auto-pause acts only on annotators with at least this many judgments in the fit, on top of the confidence bound:
 # the bound is conditional on the consensus, which is itself shaky while an annotator has judged little.
 MIN_JUDGMENTS_FOR_PAUSE = 20
@@ -60,10 +59,6 @@ GOLD_CANDIDATE_ITEMS = 300
 METRICS_JOB_KIND = "modeling.fit_metrics"
 # Agreement metrics refit the data a dozen times; during a busy campaign they are refreshed at most this often.
 METRICS_DELAY_S = 30.0
-
-
-def is_llm_username(username: str) -> bool:
-    return username.startswith(LLM_USERNAME_PREFIX)
 
 
 @dataclass
@@ -396,11 +391,12 @@ def value_annotator_estimates(*, fit: Fit, max_weight: float = 2.0) -> list[Anno
         campaign__values=fit.value_id,
     ).values_list("annotator_id", "campaign__name"):
         paused.setdefault(annotator_id, []).append(name)
+    models = model_annotator_ids(e.annotator_id for e in estimates)
     rows = [
         AnnotatorReliabilityRow(
             annotator_id=e.annotator_id,
             username=e.annotator.username,
-            is_llm=is_llm_username(e.annotator.username),
+            is_llm=e.annotator_id in models,
             n_judgments=e.n_judgments,
             reliability=e.reliability,
             reliability_low=e.reliability - Z95 * e.reliability_se,

@@ -14,6 +14,7 @@ from common.models import Job
 from labeling.models import Assignment, CampaignMember, Cohort, Judgment, PoolItem
 from labeling.services.campaigns import campaign_instructions_update
 from modeling.models import AnnotatorEstimate, ModelBackend
+from modeling.selectors import model_annotator_ids
 from modeling.services.backends import backend_create
 from modeling.services.fits import fit_value
 from modeling.services.llm_annotators import (
@@ -174,3 +175,15 @@ def test_adding_a_model_annotator_starts_its_job_or_says_why_not(researcher, bac
     backend.save()
     with pytest.raises(ApplicationError, match="switched off"):
         llm_annotator_start(campaign=campaign, backend=backend, max_judgments=5, started_by=platform_admin)
+
+
+def test_the_backends_account_is_linked_not_guessed_from_a_name(researcher, backend):
+    # a person already owns the name the backend's account would get: they keep it, and stay a person
+    person = User.objects.create_user(username="llm-judge-model-7b", password="x-pass-123")
+
+    model = llm_annotator_user(backend=backend)
+
+    backend.refresh_from_db()
+    assert model.pk != person.pk and model.username == f"llm-judge-model-7b-{backend.pk}"
+    assert backend.annotator_account_id == model.pk and llm_annotator_user(backend=backend).pk == model.pk
+    assert model_annotator_ids([person.pk, model.pk]) == {model.pk}

@@ -13,7 +13,7 @@ from accounts.models import User
 from accounts.services import user_create
 from labeling.models import Assignment, CampaignMember, GoldComparison, Judgment, PoolItem
 from labeling.services.quality import member_set_state
-from modeling.models import AnnotatorEstimate, Fit
+from modeling.models import AnnotatorEstimate, Fit, ModelBackend
 from modeling.services import reliability as reliability_services
 from modeling.services.agreement import fit_metrics_compute
 from modeling.services.fits import fit_value
@@ -162,6 +162,7 @@ def test_agreement_metrics_reach_the_fit_and_the_snapshot_manifest(researcher):
     campaign = running_campaign(values=[value], created_by=researcher, allow_ties=False)
     people = [_user(f"p{i}") for i in range(3)]
     model = _user("llm-judge")
+    ModelBackend.objects.create(name="Judge", kind="openai", model="m", annotator_account=model)
     truth, rows = _crowd_rows(value, [*people, model], n=1200, kinds={}, seed=8)
     judge_pairs(campaign, value, rows)
     # one deliberate repeat, answered the same way both times

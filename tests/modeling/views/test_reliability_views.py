@@ -28,6 +28,7 @@ def judged_value(researcher):  # type: ignore[no-untyped-def]
     campaign = running_campaign(values=[value], created_by=researcher, allow_ties=False, reliability_threshold=0.5)
     people = [user_create(username=f"rater{i}", password="x-pass-123", role=User.Role.ANNOTATOR) for i in range(3)]
     model = user_create(username="llm-judge", password="x-pass-123", role=User.Role.ANNOTATOR)
+    ModelBackend.objects.create(name="Judge", kind="openai", model="m", annotator_account=model)
     _, orderings = simulated_pairs(value=value, n=480, seed=3)
     # the people answer the first three quarters of the pairs; the model answers the rest backwards
     rows = [(people[i % 3], o[0][0], o[1][0]) for i, o in enumerate(orderings[:360])]
