@@ -90,6 +90,9 @@ class CampaignInstructions(models.Model):
             models.UniqueConstraint(fields=["campaign", "version"], name="campaign_instructions_unique_version")
         ]
 
+    def __str__(self) -> str:
+        return f"Instructions v{self.version} of campaign {self.campaign_id}"
+
 
 class CampaignItem(models.Model):
     """A pool item taking part in a campaign, with the exposure counters the sampler balances on."""
@@ -111,6 +114,9 @@ class CampaignItem(models.Model):
             models.UniqueConstraint(fields=["campaign", "pool_item"], name="campaign_item_unique_pool_item")
         ]
         indexes = [models.Index(fields=["campaign", "value", "is_active", "judgments_count"])]
+
+    def __str__(self) -> str:
+        return f"Pool item {self.pool_item_id} in campaign {self.campaign_id}"
 
 
 class CampaignMember(models.Model):
@@ -143,3 +149,6 @@ class CampaignMember(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "annotator"], name="campaign_member_unique_annotator")
         ]
+
+    def __str__(self) -> str:
+        return f"Annotator {self.annotator_id} in campaign {self.campaign_id} ({self.state})"

@@ -46,6 +46,9 @@ class Assignment(models.Model):
         ]
         indexes = [models.Index(fields=["annotator", "campaign", "status"])]
 
+    def __str__(self) -> str:
+        return f"Assignment #{self.pk} ({self.status}) of campaign {self.campaign_id} for annotator {self.annotator_id}"
+
 
 class Judgment(models.Model):
     """What an annotator answered for one assignment. Never updated; an undo adds a JudgmentRetraction.
@@ -78,9 +81,15 @@ class Judgment(models.Model):
     class Meta:
         indexes = [models.Index(fields=["value", "id"]), models.Index(fields=["annotator", "campaign"])]
 
+    def __str__(self) -> str:
+        return f"Judgment #{self.pk} on value {self.value_id} by annotator {self.annotator_id}"
+
 
 class JudgmentRetraction(models.Model):
     """An annotator's undo of their last judgment (within a short window). Fits leave retracted judgments out."""
 
     judgment = models.OneToOneField(Judgment, on_delete=models.CASCADE, related_name="retraction")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Retraction of judgment {self.judgment_id}"

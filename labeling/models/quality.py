@@ -37,6 +37,9 @@ class GoldComparison(models.Model):
             models.UniqueConstraint(fields=["campaign", "stronger", "weaker"], name="gold_unique_pair_per_campaign")
         ]
 
+    def __str__(self) -> str:
+        return f"Gold {self.stronger_id} > {self.weaker_id} in campaign {self.campaign_id}"
+
 
 class AttentionCheck(models.Model):
     """An instructed-response item ("choose the text on the right") shown every so often; Prolific's rule: at
@@ -47,6 +50,9 @@ class AttentionCheck(models.Model):
     # Which position (0-based, in the order shown) the instruction asks for.
     expected_position = models.PositiveSmallIntegerField(default=0)
     is_active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"Attention check #{self.pk} of campaign {self.campaign_id}"
 
 
 class QualificationQuestion(models.Model):
@@ -61,6 +67,9 @@ class QualificationQuestion(models.Model):
     class Meta:
         ordering = ["campaign", "order", "id"]
 
+    def __str__(self) -> str:
+        return f"Qualification question #{self.pk} of campaign {self.campaign_id}"
+
 
 class QualificationAttempt(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="qualification_attempts")
@@ -69,6 +78,9 @@ class QualificationAttempt(models.Model):
     score = models.FloatField()
     passed = models.BooleanField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Qualification attempt by {self.annotator_id} in campaign {self.campaign_id}: {self.score}"
 
 
 class Adjudication(models.Model):
@@ -97,6 +109,9 @@ class Adjudication(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "item_a", "item_b"], name="adjudication_unique_pair")
         ]
+
+    def __str__(self) -> str:
+        return f"Adjudication #{self.pk} ({self.status}) in campaign {self.campaign_id}"
 
 
 class Cohort(models.Model):
@@ -145,3 +160,6 @@ class CrowdSession(models.Model):
                 fields=["platform", "participant_id", "campaign", "session_id"], name="crowd_session_unique"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} session #{self.pk} ({self.status})"

@@ -58,6 +58,9 @@ class ValueEdge(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["parent", "child"], name="value_edge_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.parent_id} → {self.child_id}"
+
 
 class Concept(models.Model):
     """A cross-theory concept: values from two or more theories that express the same idea."""

@@ -72,3 +72,6 @@ class ImportRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import of {self.file_name} ({self.format})"

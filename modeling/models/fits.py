@@ -53,6 +53,9 @@ class ItemScore(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["fit", "pool_item"], name="item_score_unique_per_fit")]
 
+    def __str__(self) -> str:
+        return f"Score of pool item {self.pool_item_id} in fit {self.fit_id}: {self.intensity}"
+
 
 class PublishedFit(models.Model):
     """Which fit of a value is the published one. Swapped in one transaction together with the pool items'
@@ -61,6 +64,9 @@ class PublishedFit(models.Model):
     value = models.OneToOneField(Value, on_delete=models.CASCADE, related_name="published_fit")
     fit = models.ForeignKey(Fit, on_delete=models.PROTECT, related_name="+")
     published_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Published fit {self.fit_id} of value {self.value_id}"
 
 
 class AnnotatorEstimate(models.Model):
@@ -81,3 +87,6 @@ class AnnotatorEstimate(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["fit", "annotator"], name="annotator_estimate_unique_per_fit")
         ]
+
+    def __str__(self) -> str:
+        return f"Annotator {self.annotator_id} in fit {self.fit_id}: reliability {self.reliability}"

@@ -37,3 +37,6 @@ class SnapshotValue(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["snapshot", "value"], name="snapshot_value_unique")]
+
+    def __str__(self) -> str:
+        return f"Value {self.value_id} in snapshot {self.snapshot_id} (fit {self.fit_id})"

@@ -57,6 +57,9 @@ class Query(models.Model):
         ordering = ["query_set", "position"]
         constraints = [models.UniqueConstraint(fields=["query_set", "position"], name="query_unique_position")]
 
+    def __str__(self) -> str:
+        return f"Query {self.position} of set {self.query_set_id}"
+
 
 class SteeringEvaluation(models.Model):
     class PromptStyle(models.TextChoices):
@@ -104,6 +107,9 @@ class SteeringEvaluation(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"Steering evaluation #{self.pk}: {self.name}"
+
 
 class SteeredResponse(models.Model):
     """One generation: a backend answering a query under a steering condition. Recorded in full."""
@@ -128,6 +134,9 @@ class SteeredResponse(models.Model):
             models.UniqueConstraint(fields=["evaluation", "backend", "query", "condition"], name="steered_response_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"Response #{self.pk} of evaluation {self.evaluation_id} (level {self.level})"
+
 
 class JudgeWindow(models.Model):
     """One window shown to a judge: the response among anchors, in a recorded, randomised order."""
@@ -151,6 +160,9 @@ class JudgeWindow(models.Model):
             models.UniqueConstraint(fields=["response", "value", "judge", "index"], name="judge_window_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.judge} window {self.index} of response {self.response_id}"
+
 
 class ResponseScore(models.Model):
     response = models.ForeignKey(SteeredResponse, on_delete=models.CASCADE, related_name="scores")
@@ -168,3 +180,6 @@ class ResponseScore(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["response", "value", "judge"], name="response_score_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.judge} score of response {self.response_id} on value {self.value_id}"
