@@ -42,7 +42,7 @@ def _page_url(value) -> str:
 
 
 def test_the_dashboard_lists_each_value_with_its_fit(researcher_client, fitted_value):
-    unfitted = value_with_pool(n_items=3, value_key="tradition")
+    value_with_pool(n_items=3, value_key="tradition")  # a value nobody has fitted yet
 
     response = researcher_client.get(reverse("modeling:dashboard"))
 
