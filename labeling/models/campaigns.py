@@ -30,7 +30,7 @@ class Campaign(models.Model):
     protocol = models.CharField(max_length=16, choices=Protocol.choices, default=Protocol.PAIRWISE)
     list_size = models.PositiveSmallIntegerField(default=2)
     allow_ties = models.BooleanField(default=True)
-    sampling = models.CharField(max_length=16, choices=Sampling.choices, default=Sampling.BALANCED)
+    sampling = models.CharField(max_length=16, choices=Sampling.choices, default=Sampling.ADAPTIVE)
     # Stopping targets: an item stops being asked once it has this many judgments and its 95 % interval is at
     # most ci_width_target intensity points wide (either target may be left empty).
     judgments_per_item = models.PositiveIntegerField(default=15)

@@ -529,9 +529,15 @@ def _member_figures(  # type: ignore[no-untyped-def]
     }
 
 
+# The rules member_flags judges from labeling's own figures. Other flags in qc["flags"] are raised elsewhere (the
+# "reliability" rule by the modeling side's refit) and are kept as they are when these figures are recomputed.
+LABELING_RULES = frozenset({"gold", "attention", "too_fast", "transitivity", "retest", "outlier"})
+
+
 def member_flags(member: CampaignMember, qc: dict[str, Any]) -> list[dict[str, str]]:
-    """The rules the member's figures break, each with its evidence in words."""
-    flags = []
+    """The rules the member's figures break, each with its evidence in words, after the flags other parts of the
+    platform raised (reliability)."""
+    flags = [flag for flag in qc.get("flags", []) if flag.get("rule") not in LABELING_RULES]
     gold = gold_flag(answered=member.gold_answered, correct=member.gold_correct)
     if gold:
         flags.append(gold)

@@ -7,12 +7,14 @@ import json
 
 import numpy as np
 import pytest
+from django.urls import reverse
+from django.utils.html import escape
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_create
 from labeling.models import Assignment, CampaignMember, GoldComparison, Judgment, PoolItem
-from labeling.services.quality import member_set_state
+from labeling.services.quality import campaign_quality_update, member_set_state
 from modeling.models import AnnotatorEstimate, Fit, ModelBackend
 from modeling.services import reliability as reliability_services
 from modeling.services.agreement import fit_metrics_compute
@@ -101,6 +103,24 @@ def test_auto_pause_catches_the_planted_spammer_spares_the_honest_and_respects_a
     paused.refresh_from_db()
     assert paused.state == CampaignMember.State.ACTIVE
     assert "reliability" in paused.qc["cleared"]
+
+
+def test_the_reliability_flag_survives_labelings_quality_recompute_and_stays_on_the_review_page(
+    mixed_crowd, researcher_client
+):
+    value, campaign, _, spammer, _ = mixed_crowd
+    fit_value(value_id=value.pk)
+
+    # labeling's periodic quality pass rebuilds the member's flags from its own figures
+    campaign_quality_update(campaign=campaign)
+
+    paused = CampaignMember.objects.get(campaign=campaign, annotator=spammer)
+    assert paused.state == CampaignMember.State.PAUSED
+    reliability = [flag for flag in paused.qc["flags"] if flag["rule"] == "reliability"]
+    assert len(reliability) == 1 and "upper bound" in reliability[0]["evidence"]
+    page = researcher_client.get(reverse("labeling:quality_review", args=[campaign.pk]))
+    assert page.status_code == 200
+    assert "<strong>reliability</strong>: " + escape(reliability[0]["evidence"]) in page.content.decode()
 
 
 def test_a_campaign_without_a_reliability_threshold_pauses_nobody(researcher):
