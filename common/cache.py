@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -22,10 +22,32 @@ OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, Timeo
 _WARN_EVERY_S = 10.0
 
 
+class _ReusedClients(RedisCacheClient):
+    """Django's Redis cache client, keeping one redis.Redis per connection pool instead of building one for every
+    operation (0.16 ms of CPU each here, twice what a get itself costs; the session read, the sampler's cached
+    bounds and the refit throttle make several per judgment). redis.Redis is thread-safe: each command takes a
+    connection from the pool."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._clients.setdefault(index, self._client(connection_pool=self._get_connection_pool(index)))
+        return client
+
+
 class ResilientRedisCache(RedisCache):
     """Django's Redis cache; an unreachable Redis reads as a miss and makes writes no-ops (module docstring)."""
 
     _last_warning = 0.0
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = _ReusedClients
 
     def _outage(self, operation: str, exc: Exception) -> None:
         now = time.monotonic()

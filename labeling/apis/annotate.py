@@ -1,6 +1,7 @@
 """Annotating over the API, for external tools and simulated annotators: ask for the next comparison, submit an
-answer (idempotently: an identical retry answers 200 with the same judgment), undo the last answer, read my
-progress. Everyone reaches only their own assignments and judgments; anyone else's answer 404.
+answer (idempotently: an identical retry answers 200 with the same judgment) and, with `"next": true`, receive the
+next comparison in the same response, undo the last answer, read my progress. Everyone reaches only their own
+assignments and judgments; anyone else's answer 404.
 """
 
 from typing import Any
@@ -13,13 +14,10 @@ from rest_framework.views import APIView
 
 from common.exceptions import ApplicationError
 from labeling.apis.campaigns import campaign_or_404
-from labeling.models import Assignment, Judgment
-from labeling.selectors import (
-    assignment_items_in_shown_order,
-    assignment_of_annotator,
-    campaign_progress_for_annotator,
-)
-from labeling.services.assignment import assignment_next
+from labeling.models import Assignment, Campaign, Judgment
+from labeling.selectors import assignment_of_annotator, campaign_progress_for_annotator
+from labeling.services.annotation_sql import comparison_items_read
+from labeling.services.assignment import NOT_IN_COHORT, assignment_next, campaign_for_annotation
 from labeling.services.judgments import judgment_submit, judgment_undo, ordering_for_pair
 
 
@@ -60,22 +58,42 @@ class JudgmentOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class SubmitOutputSerializer(JudgmentOutputSerializer):
+    next = NextOutputSerializer(
+        required=False, help_text="only when the request asked for it: what POST …/next/ would have answered"
+    )
+
+
+_TIMESTAMP = serializers.DateTimeField()
+
+
 def _assignment_payload(assignment: Assignment, *, protocol: str, user: Any) -> dict[str, Any]:
-    """The comparison as an API client sees it; the sampler's reason only for researchers."""
-    items = assignment_items_in_shown_order(assignment=assignment)
-    payload = {
+    """The comparison as an API client sees it (AssignmentOutputSerializer's shape, built from one query's rows);
+    the sampler's reason only for researchers."""
+    items = comparison_items_read(item_ids=assignment.item_ids)
+    data: dict[str, Any] = {
         "id": assignment.pk,
-        "items": items,
+        "items": [{"id": item_id, "text": items[item_id][0]} for item_id in assignment.item_ids],
         "protocol": protocol,
-        "value": items[0].value,  # every item of a comparison is in the pool of the comparison's value
-        "expires_at": assignment.expires_at,
+        # every item of a comparison is in the pool of the comparison's value
+        "value": items[assignment.item_ids[0]][1],
+        "expires_at": _TIMESTAMP.to_representation(assignment.expires_at),
         "instructions_version": assignment.instructions_version,
-        "reason": assignment.reason,
     }
-    data = dict(AssignmentOutputSerializer(payload).data)
-    if not user.is_researcher:
-        data.pop("reason")
+    if user.is_researcher:
+        data["reason"] = assignment.reason
     return data
+
+
+def _next_payload(*, campaign: Campaign, user: Any) -> dict[str, Any]:
+    """NextOutputSerializer's shape: the caller's open or new comparison, or null and why there is none. An
+    annotator whom cohorts keep out of the campaign gets the 404 of a campaign they cannot see."""
+    upcoming = assignment_next(campaign=campaign, annotator=user)
+    if upcoming.assignment is None:
+        if upcoming.reason == NOT_IN_COHORT and not user.is_researcher:
+            raise ApplicationError(f"No campaign {campaign.pk} is open to you.", status_code=404)
+        return {"assignment": None, "reason": upcoming.reason}
+    return {"assignment": _assignment_payload(upcoming.assignment, protocol=campaign.protocol, user=user)}
 
 
 class CampaignNextApi(APIView):
@@ -83,17 +101,17 @@ class CampaignNextApi(APIView):
 
     @extend_schema(request=None, responses=NextOutputSerializer)
     def post(self, request: Request, campaign_id: int) -> Response:
-        campaign = campaign_or_404(campaign_id=campaign_id, user=request.user)
-        upcoming = assignment_next(campaign=campaign, annotator=request.user)
-        if upcoming.assignment is None:
-            return Response({"assignment": None, "reason": upcoming.reason})
-        payload = _assignment_payload(upcoming.assignment, protocol=campaign.protocol, user=request.user)
-        return Response({"assignment": payload})
+        campaign = campaign_for_annotation(campaign_id=campaign_id, user=request.user)
+        if campaign is None:
+            raise ApplicationError(f"No campaign {campaign_id} is open to you.", status_code=404)
+        return Response(_next_payload(campaign=campaign, user=request.user))
 
 
 class AssignmentSubmitApi(APIView):
     """Answer a comparison: `ordering` (groups of pool item ids, strongest first; a group is a tie) with `kind`, or
-    for a pair simply `answer` ("1", "2", "tie", "neither" — positions in the order shown)."""
+    for a pair simply `answer` ("1", "2", "tie", "neither" — positions in the order shown). With `"next": true` the
+    response also carries `next`, what POST /campaigns/<id>/next/ would answer after this judgment: one round trip
+    per judgment. A retry of a stored answer gets the same `next` (the lease handed out the first time resumes)."""
 
     @extend_schema_serializer(component_name="AssignmentSubmitInput")
     class InputSerializer(serializers.Serializer):
@@ -102,13 +120,16 @@ class AssignmentSubmitApi(APIView):
         answer = serializers.ChoiceField(choices=["1", "2", "tie", "neither"], required=False)
         latency_ms = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
         client_info = serializers.DictField(required=False, default=dict)
+        next = serializers.BooleanField(
+            required=False, default=False, help_text="also answer with the next comparison of the campaign"
+        )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if ("ordering" in attrs) == ("answer" in attrs):
                 raise serializers.ValidationError("Send either `ordering` (with `kind`) or, for a pair, `answer`.")
             return attrs
 
-    @extend_schema(request=InputSerializer, responses={201: JudgmentOutputSerializer, 200: JudgmentOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: SubmitOutputSerializer, 200: SubmitOutputSerializer})
     def post(self, request: Request, assignment_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -128,10 +149,23 @@ class AssignmentSubmitApi(APIView):
             latency_ms=data["latency_ms"],
             client_info={**data["client_info"], "via": "api"},
         )
-        return Response(
-            JudgmentOutputSerializer(result.judgment).data,
-            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
-        )
+        body = _judgment_payload(result.judgment)
+        if data["next"]:
+            body["next"] = _next_payload(campaign=result.judgment.campaign, user=request.user)
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+def _judgment_payload(judgment: Judgment) -> dict[str, Any]:
+    """JudgmentOutputSerializer's shape, without a serializer's per-field machinery on the hot path."""
+    return {
+        "id": judgment.pk,
+        "assignment_id": judgment.assignment_id,
+        "kind": judgment.kind,
+        "ordering": judgment.ordering,
+        "shown_order": judgment.shown_order,
+        "latency_ms": judgment.latency_ms,
+        "created_at": _TIMESTAMP.to_representation(judgment.created_at),
+    }
 
 
 class JudgmentUndoApi(APIView):

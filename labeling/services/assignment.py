@@ -21,7 +21,7 @@ from django.db.models import Exists, F
 from django.utils import timezone
 
 from labeling.models import Assignment, AttentionCheck, Campaign, CampaignItem, CampaignMember, Cohort, GoldComparison
-from labeling.services import sampling
+from labeling.services import annotation_sql, sampling
 
 logger = logging.getLogger("valueflow.assignment")
 
@@ -130,10 +130,27 @@ def assignment_next(*, campaign: Campaign, annotator, rng: random.Random | None 
     return NextAssignment(assignment, chosen.reason)
 
 
+def campaign_for_annotation(*, campaign_id: int, user) -> Campaign | None:  # type: ignore[no-untyped-def]
+    """The campaign a `next` request names, by primary key only: researchers reach any, annotators running ones.
+    Whether cohorts keep this annotator out is left to `assignment_next`, which resolves it under the membership
+    lock anyway (reason NOT_IN_COHORT) — the cohort EXISTS subqueries are not built twice per request."""
+    if annotation_sql.enabled():
+        campaign = annotation_sql.campaign_read(campaign_id=campaign_id)
+    else:
+        campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None or (campaign.status != Campaign.Status.RUNNING and not user.is_researcher):
+        return None
+    return campaign
+
+
 def _membership_lock(*, campaign: Campaign, annotator) -> CampaignMember | None:  # type: ignore[no-untyped-def]
     """Lock the annotator's membership row, creating it on their first request. The same query says whether
     cohorts restrict the campaign and whether the annotator is in one of them. None: an outsider of a campaign
     restricted to cohorts asked (no membership is created for them)."""
+    if annotation_sql.enabled():
+        member = annotation_sql.member_lock(campaign_id=campaign.pk, annotator_id=annotator.pk)
+        if member is not None:
+            return member
     cohort_links = Cohort.campaigns.through.objects.filter(campaign_id=campaign.pk)
     locked = (
         CampaignMember.objects.select_for_update(of=("self",))
@@ -160,11 +177,14 @@ def _qualified(member: CampaignMember) -> bool:
 
 def _open_lease(*, campaign: Campaign, annotator, now) -> Assignment | None:  # type: ignore[no-untyped-def]
     """The annotator's unexpired open lease; an expired one is reclaimed on the spot."""
-    lease = (
-        Assignment.objects.filter(campaign=campaign, annotator=annotator, status=Assignment.Status.OPEN)
-        .order_by("id")
-        .first()
-    )
+    if annotation_sql.enabled():
+        lease = annotation_sql.open_lease(campaign_id=campaign.pk, annotator_id=annotator.pk)
+    else:
+        lease = (
+            Assignment.objects.filter(campaign=campaign, annotator=annotator, status=Assignment.Status.OPEN)
+            .order_by("id")
+            .first()
+        )
     if lease is None:
         return None
     if lease.expires_at > now:
@@ -284,12 +304,7 @@ def _sample_value(*, campaign: Campaign, annotator, value_id: int, rng: random.R
         .alias(exposure=F("judgments_count") + F("in_flight"))
         .filter(exposure__lt=campaign.judgments_per_item)
     )
-    # Released and expired leases were never answered: the annotator may see those comparisons again.
-    seen = set(
-        Assignment.objects.filter(
-            campaign=campaign, annotator=annotator, value_id=value_id, is_repeat=False, status__in=ANSWERABLE
-        ).values_list("comparison_key", flat=True)
-    )
+    seen = _SeenKeys(campaign=campaign, annotator=annotator, value_id=value_id)
     window_size = max(MIN_WINDOW, WINDOW_PER_SLOT * k)
     random_partner = True
     if campaign.sampling == Campaign.Sampling.ADAPTIVE:
@@ -302,7 +317,7 @@ def _sample_value(*, campaign: Campaign, annotator, value_id: int, rng: random.R
             random_partner = False
         else:
             # before the first published fit (cold start), or when every informative comparison is taken
-            window = _least_exposed_window(eligible, window_size)
+            window = _least_exposed_window(eligible, campaign=campaign, value_id=value_id, size=window_size)
             label = (
                 "balanced: least-judged items (adaptive cold start: no published fit yet)"
                 if outcome.cold
@@ -312,7 +327,7 @@ def _sample_value(*, campaign: Campaign, annotator, value_id: int, rng: random.R
         window = _random_window(eligible, campaign=campaign, value_id=value_id, rng=rng, size=window_size)
         label = "random"
     else:
-        window = _least_exposed_window(eligible, window_size)
+        window = _least_exposed_window(eligible, campaign=campaign, value_id=value_id, size=window_size)
         label = "balanced: least-judged items"
     if len(window) < k:
         return None
@@ -329,12 +344,56 @@ def _sample_value(*, campaign: Campaign, annotator, value_id: int, rng: random.R
             return items, reason
     # Random draws keep missing on small pools the annotator has mostly seen: look through the window's
     # combinations in order (bounded), so a comparison they have not seen is always found if the window holds one.
-    for combination in itertools.islice(itertools.combinations(window, k), MAX_COMBINATIONS_SCANNED):
+    combinations = list(itertools.islice(itertools.combinations(window, k), MAX_COMBINATIONS_SCANNED))
+    seen.prefetch([comparison_key(combination) for combination in combinations])
+    for combination in combinations:
         if comparison_key(combination) not in seen:
             items = list(combination)
             rng.shuffle(items)
             return items, f"{label} (first comparison of the window not yet seen)"
     return None
+
+
+class _SeenKeys:
+    """Whether the annotator holds or answered a comparison of this value (an open or submitted lease that is not a
+    deliberate repeat), asked only about the comparisons the sampler draws: the annotator's whole history in the
+    value grows with every judgment. Released and expired leases were never answered: those may come back."""
+
+    # SQLite allows a bounded number of parameters per statement
+    CHUNK = 500
+
+    def __init__(self, *, campaign: Campaign, annotator, value_id: int) -> None:  # type: ignore[no-untyped-def]
+        self._campaign = campaign
+        self._annotator = annotator
+        self._value_id = value_id
+        self._known: dict[str, bool] = {}
+
+    def prefetch(self, keys: Sequence[str]) -> None:
+        """Ask about every key not asked about yet, in one query (per CHUNK keys)."""
+        unknown = [key for key in dict.fromkeys(keys) if key not in self._known]
+        for start in range(0, len(unknown), self.CHUNK):
+            chunk = unknown[start : start + self.CHUNK]
+            seen = self._seen_among(chunk)
+            self._known.update((key, key in seen) for key in chunk)
+
+    def __contains__(self, key: str) -> bool:
+        self.prefetch([key])
+        return self._known[key]
+
+    def _seen_among(self, keys: list[str]) -> set[str]:
+        if annotation_sql.enabled():
+            return annotation_sql.seen_keys(
+                campaign_id=self._campaign.pk, annotator_id=self._annotator.pk, value_id=self._value_id, keys=keys
+            )
+        leases = Assignment.objects.filter(
+            campaign=self._campaign,
+            annotator=self._annotator,
+            value_id=self._value_id,
+            is_repeat=False,
+            status__in=ANSWERABLE,
+            comparison_key__in=keys,
+        )
+        return set(leases.values_list("comparison_key", flat=True))
 
 
 @dataclass(frozen=True)
@@ -345,7 +404,7 @@ class _AdaptiveOutcome:
 
 
 def _adaptive_choice(  # type: ignore[no-untyped-def]
-    *, campaign: Campaign, eligible, value_id: int, seen: set[str], rng: random.Random
+    *, campaign: Campaign, eligible, value_id: int, seen: _SeenKeys, rng: random.Random
 ) -> _AdaptiveOutcome:
     """The most informative comparison under the published posterior. The candidates are read without locks and
     scored (sampling.py); only the chosen items are locked, SKIP LOCKED, and the next-best comparison is tried when
@@ -353,13 +412,20 @@ def _adaptive_choice(  # type: ignore[no-untyped-def]
     bounds = sampling.campaign_item_id_bounds(campaign_id=campaign.pk, value_id=value_id)
     if bounds is None:
         return _AdaptiveOutcome(cold=True)
+    if not annotation_sql.value_has_posterior(value_id=value_id):
+        # No published utility on any of the value's items, so none among the candidates either: skip reading them,
+        # but take the draw of their random stretch, so that a seeded sampler chooses as it would have.
+        rng.randint(*bounds)
+        return _AdaptiveOutcome(cold=True)
     candidates = sampling.candidates_read(eligible=eligible, bounds=bounds, rng=rng)
     if not sampling.has_posterior(candidates):
         return _AdaptiveOutcome(cold=True)
     if rng.random() < campaign.random_fraction:
         return _AdaptiveOutcome(random=True)
     attempts = 0
-    for ranked in sampling.ranked_comparisons(candidates, k=campaign.list_size):
+    ranking = list(sampling.ranked_comparisons(candidates, k=campaign.list_size))
+    seen.prefetch([comparison_key(ranked.pool_item_ids) for ranked in ranking])
+    for ranked in ranking:
         if comparison_key(ranked.pool_item_ids) in seen:
             continue
         locked = _locked_ids(eligible.filter(pool_item_id__in=ranked.pool_item_ids).order_by("id"), campaign.list_size)
@@ -373,7 +439,7 @@ def _adaptive_choice(  # type: ignore[no-untyped-def]
     return _AdaptiveOutcome()
 
 
-def _least_exposed_window(eligible, size: int) -> list[int]:  # type: ignore[no-untyped-def]
+def _least_exposed_window(eligible, *, campaign: Campaign, value_id: int, size: int) -> list[int]:  # type: ignore[no-untyped-def]
     """The least-exposed eligible items (fewest judgments, then fewest open leases), locked.
 
     Two short queries instead of one ORDER BY judgments_count, in_flight, id over the pool: that sort reads every
@@ -381,6 +447,11 @@ def _least_exposed_window(eligible, size: int) -> list[int]:  # type: ignore[no-
     judgments_count) index yields the first rows at once; among a few times the window of those, the rows with
     the fewest open leases are locked, so concurrent annotators still spread over different items.
     """
+    if annotation_sql.enabled():
+        window = annotation_sql.least_exposed_window(
+            campaign=campaign, value_id=value_id, size=size, nearest=size * WINDOW_SPREAD
+        )
+        return sorted(window)
     nearest = eligible.order_by("judgments_count").values_list("id", flat=True)[: size * WINDOW_SPREAD]
     ordered = eligible.filter(id__in=list(nearest)).order_by("judgments_count", "in_flight", "id")
     # sorted, so that a seeded sampler draws the same comparisons whatever order the rows came back in
@@ -411,6 +482,8 @@ def _random_partner(  # type: ignore[no-untyped-def]
     if bounds is None:
         return None
     start = rng.randint(*bounds)
+    if annotation_sql.enabled():
+        return annotation_sql.random_partner(campaign=campaign, value_id=value_id, start=start, exclude=exclude)
     # locked like the window (SKIP LOCKED): the lease then updates only rows this request holds, so it cannot
     # deadlock with a submit that holds the partner and waits for a window row
     partner = _locked_ids(eligible.filter(id__gte=start).exclude(pool_item_id__in=exclude).order_by("id"), 1)
@@ -432,8 +505,7 @@ def _do_assignment_create(  # type: ignore[no-untyped-def]
 ) -> Assignment:
     """Call while holding the annotator's membership lock (and the sampled items' row locks). Quality-control
     leases (gold, attention check) leave the items' exposure counters alone: their answers never enter a fit."""
-    instructions = campaign.instruction_versions.order_by("-version").values_list("version", flat=True).first()
-    assignment = Assignment.objects.create(
+    assignment = Assignment(
         campaign=campaign,
         value_id=value_id,
         annotator=annotator,
@@ -442,11 +514,18 @@ def _do_assignment_create(  # type: ignore[no-untyped-def]
         is_repeat=repeat_of is not None,
         repeat_of=repeat_of,
         reason=reason[:200],
-        instructions_version=instructions or 1,
         gold_id=getattr(gold, "pk", gold),
         attention_check_id=getattr(attention_check, "pk", attention_check),
         expires_at=now + timedelta(seconds=campaign.lease_ttl_s),
     )
+    if annotation_sql.enabled():
+        # the lease, the latest instructions version and the items' in_flight in one statement
+        assignment.issued_at = timezone.now()
+        annotation_sql.lease_insert(lease=assignment, counts_exposure=not is_quality_check(assignment))
+        return assignment
+    instructions = campaign.instruction_versions.order_by("-version").values_list("version", flat=True).first()
+    assignment.instructions_version = instructions or 1
+    assignment.save(force_insert=True)
     if not is_quality_check(assignment):
         items = CampaignItem.objects.filter(campaign=campaign, pool_item_id__in=shown_order)
         items.update(in_flight=F("in_flight") + 1)

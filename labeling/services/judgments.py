@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from common.exceptions import ApplicationError
 from labeling.models import Assignment, Campaign, CampaignItem, CampaignMember, Judgment, JudgmentRetraction
-from labeling.services import quality
+from labeling.services import annotation_sql, quality
 from labeling.services.assignment import _do_assignment_create, _do_lease_expire, is_quality_check
 
 logger = logging.getLogger("valueflow.judgments")
@@ -49,7 +49,11 @@ def judgment_submit(
     same; anything invalid is rejected with a clear message and stores nothing."""
     _check_client_info(client_info)
     with transaction.atomic():
-        assignment = Assignment.objects.select_for_update(of=("self",)).select_related("campaign").filter(pk=assignment_id).first()
+        if annotation_sql.enabled():
+            assignment = annotation_sql.lease_lock(assignment_id=assignment_id)
+        else:
+            locked = Assignment.objects.select_for_update(of=("self",)).select_related("campaign")
+            assignment = locked.filter(pk=assignment_id).first()
         if assignment is None or assignment.annotator_id != annotator.pk:
             raise ApplicationError("No such assignment for you.", extra={"assignment_id": assignment_id}, status_code=404)
         campaign = assignment.campaign
@@ -78,7 +82,7 @@ def judgment_submit(
         if latency_ms is not None and not 0 <= latency_ms <= MAX_LATENCY_MS:
             raise ApplicationError("latency_ms must be between 0 and 86,400,000.", extra={"field": "latency_ms"})
         checks_annotator = is_quality_check(assignment)
-        judgment = Judgment.objects.create(
+        judgment = Judgment(
             assignment=assignment,
             campaign=campaign,
             value_id=assignment.value_id,
@@ -91,10 +95,20 @@ def judgment_submit(
             # gold and attention-check answers measure the annotator; fits leave them out
             is_quality_check=checks_annotator,
         )
-        Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED)
         counters = quality.answer_counters(
             campaign=campaign, assignment=assignment, groups=groups, kind=kind, latency_ms=latency_ms
         )
+        if annotation_sql.enabled() and not checks_annotator:
+            # the judgment, the lease's end, the items' and the member's counters in one statement
+            judgment.created_at = timezone.now()
+            annotation_sql.judgment_insert(judgment=judgment, lease=assignment, member_counters=counters)
+            if campaign.ci_width_target is not None:
+                shown = CampaignItem.objects.filter(campaign=campaign, pool_item_id__in=assignment.item_ids)
+                _do_stopping_rule(campaign=campaign, items=shown)
+            _request_refit_on_commit(assignment.value_id)
+            return SubmitResult(judgment, created=True)
+        judgment.save(force_insert=True)
+        Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED)
         _do_counters_after_judgment(
             campaign=campaign, assignment=assignment, annotator=annotator, delta=1, member_counters=counters
         )

@@ -3,8 +3,10 @@
 In a throwaway PostgreSQL database (created next to the configured one, migrated, dropped afterwards) it imports a
 synthetic pool, starts a campaign and creates the annotator accounts, starts the platform under gunicorn on a free
 loopback port, lets A simulated annotators work for S seconds as fast as the server answers, stops gunicorn and
-prints one JSON line. Latencies are client-side round trips. `--profile` adds the database queries and in-process
-time of one `next` and one `submit` (measured with Django's test client against the same database).
+prints one JSON line. Latencies are client-side round trips; each submit asks for the next comparison in the same
+request (`"next": true`), so `submit_p95_ms` covers both and `next` is asked apart only for a bot's first comparison
+(or after a "busy"). `--profile` adds the database queries and in-process time of one `next` and of one submit
+with its next (measured with Django's test client against the same database).
 """
 
 from __future__ import annotations
@@ -199,7 +201,8 @@ def _profile_requests(*, campaign_id: int, username: str) -> dict[str, Any]:
             raise ValueError(f"profiling: the campaign gave no comparison ({response.json().get('reason')}).")
         return assignment
 
-    def answer(assignment: dict[str, Any]) -> None:
+    def answer(assignment: dict[str, Any], then_next: bool) -> dict[str, Any] | None:
+        """Submit; with `then_next` (as the bots do) returns the next comparison the response carries."""
         ids = [item["id"] for item in assignment["items"]]
         if best_worst:
             ordering, kind = [[ids[0]], ids[1:-1], [ids[-1]]], "best_worst"
@@ -207,23 +210,34 @@ def _profile_requests(*, campaign_id: int, username: str) -> dict[str, Any]:
             ordering, kind = [[i] for i in ids], "ranking"
         response = client.post(
             f"/api/v1/assignments/{assignment['id']}/submit/",
-            {"ordering": ordering, "kind": kind, "latency_ms": 1000},
+            {"ordering": ordering, "kind": kind, "latency_ms": 1000, "next": then_next},
             content_type="application/json",
         )
         if response.status_code != 201:
             raise ValueError(f"profiling: submit answered {response.status_code}: {response.content[:200]!r}")
+        if not then_next:
+            return None
+        following = response.json()["next"].get("assignment")
+        if not following:
+            raise ValueError(f"profiling: the campaign gave no comparison ({response.json()['next'].get('reason')}).")
+        return following
 
     # Each request clears the connection's query log when it starts, so count inside the context.
+    assignment = ask()
+    with CaptureQueriesContext(connection) as captured:
+        answer(assignment, False)
+        submit_queries = len(captured)
     with CaptureQueriesContext(connection) as captured:
         assignment = ask()
         next_queries = len(captured)
     with CaptureQueriesContext(connection) as captured:
-        answer(assignment)
-        submit_queries = len(captured)
+        assignment = answer(assignment, True)
+        submit_next_queries = len(captured)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend_pid = cursor.fetchone()[0]
-    spent = {"next": [0.0, 0.0, 0.0], "submit": [0.0, 0.0, 0.0]}  # wall, django cpu, database cpu (seconds)
+    # wall, django cpu, database cpu (seconds) of: a submit alone, a next after it, a submit bringing the next
+    spent = {which: [0.0, 0.0, 0.0] for which in ("next", "submit", "submit_with_next")}
 
     def measured(which: str, call, *args):  # type: ignore[no-untyped-def]
         wall, cpu, db_cpu = time.perf_counter(), time.process_time(), process_cpu_s(backend_pid)
@@ -234,7 +248,10 @@ def _profile_requests(*, campaign_id: int, username: str) -> dict[str, Any]:
         return result
 
     for _ in range(PROFILE_ROUNDS):
-        measured("submit", answer, measured("next", ask))
+        measured("submit", answer, assignment, False)
+        assignment = measured("next", ask)
+    for _ in range(PROFILE_ROUNDS):
+        assignment = measured("submit_with_next", answer, assignment, True)
     per_request = {
         f"{which}_{label}_ms": round(totals[position] / PROFILE_ROUNDS * 1000, 2)
         for which, totals in spent.items()
@@ -244,6 +261,7 @@ def _profile_requests(*, campaign_id: int, username: str) -> dict[str, Any]:
         "rounds": PROFILE_ROUNDS,
         "next_queries": next_queries,
         "submit_queries": submit_queries,
+        "submit_with_next_queries": submit_next_queries,
         **per_request,
     }
 

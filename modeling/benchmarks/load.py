@@ -4,15 +4,17 @@ PostgreSQL, Redis (cache and broker) and a real Celery worker that refits — st
 In a throwaway PostgreSQL database it imports a synthetic pool, starts a campaign and creates the accounts, starts a
 `celery worker -Q default,refit` and gunicorn against it, and then, for each concurrency step, lets that many
 annotators log in (through the login form) and work for `--seconds`: each one thinks (exponentially distributed,
-mean `--think-ms`), asks for the next comparison, answers it from the truth and submits, again and again. Every
+mean `--think-ms`), answers a comparison from the truth and submits it with `"next": true`, whose response carries
+the next comparison (`next` itself is asked only for the first one, and after a "busy"), again and again. Every
 answer's judgment id and submit time are kept; a poller reads the value's published-fit watermark every 0.2 s, and
 the refit lag of a judgment is the time from its submit to the first poll at which a published fit includes it.
 After the last step the run waits (up to `--refit-timeout`) until the published fit holds every judgment.
 
 It prints one JSON line: `judgments_per_s`, `p50_ms`, `p95_ms`, `p99_ms`, `errors`, `refit_lag_s` (the largest lag
-seen in the last step) of the last — largest — step, with `endpoints` (percentiles of log-in, next and submit), and
-under `steps` the same figures for every step. Latencies are client-side round trips (next and submit together for
-p50/p95/p99; log-ins are reported apart, they hash a password on purpose).
+seen in the last step) of the last — largest — step, with `endpoints` (percentiles of log-in, next and submit — a
+submit brings the next comparison with it), and under `steps` the same figures for every step. Latencies are
+client-side round trips (next and submit together for p50/p95/p99; log-ins are reported apart, they hash a password
+on purpose).
 
 Why think time: a person needs seconds to read two texts and decide. Annotators that fire requests back to back
 measure the server's saturation throughput, not 200 people: by Little's law 200 requests always in flight at
@@ -326,23 +328,26 @@ def _annotate(
     model = AnswerModel(noise=1.0)
     # A random first think spreads the annotators out instead of starting them in lockstep.
     pause = rng.uniform(0, think_ms / 1000) if think_ms else 0.0
+    upcoming: dict[str, Any] | None = None  # the comparison the last submit's response carried
     while True:
         if pause and time.monotonic() + pause >= stop_at:
             return
         time.sleep(pause)
         if time.monotonic() >= stop_at:
             return
-        started = time.perf_counter()
-        try:
-            data = client.campaign_next(campaign_id)
-        except ApiError as exc:
-            record.error("next", str(exc))
-            pause = max(think_ms / 1000, 0.5)
-            continue
-        next_ms = (time.perf_counter() - started) * 1000
+        data, upcoming = upcoming, None
+        if data is None:
+            started = time.perf_counter()
+            try:
+                data = client.campaign_next(campaign_id)
+            except ApiError as exc:
+                record.error("next", str(exc))
+                pause = max(think_ms / 1000, 0.5)
+                continue
+            next_ms = (time.perf_counter() - started) * 1000
+            with record.lock:
+                record.latencies_ms["next"].append(next_ms)
         assignment = (data or {}).get("assignment")
-        with record.lock:
-            record.latencies_ms["next"].append(next_ms)
         if not assignment:
             record.error("next", f"no comparison: {(data or {}).get('reason')}")
             pause = 1.0
@@ -358,7 +363,11 @@ def _annotate(
         started = time.perf_counter()
         try:
             status, body = client.assignment_submit(
-                int(assignment["id"]), ordering=answer.ordering, kind=answer.kind, latency_ms=int(think_ms)
+                int(assignment["id"]),
+                ordering=answer.ordering,
+                kind=answer.kind,
+                latency_ms=int(think_ms),
+                then_next=True,  # the response carries the next comparison: one round trip per judgment
             )
         except ApiError as exc:
             record.error("submit", str(exc))
@@ -369,6 +378,8 @@ def _annotate(
             record.latencies_ms["submit"].append((time.perf_counter() - started) * 1000)
             if status == 201:
                 record.judgments.append((int(body["id"]), submitted_at))
+        following = body.get("next") if isinstance(body, dict) else None
+        upcoming = following if isinstance(following, dict) and following.get("assignment") else None
         pause = rng.expovariate(1000 / think_ms) if think_ms else 0.0
 
 

@@ -1,9 +1,10 @@
 """Simulated annotators that work a campaign through the real HTTP API, answering from a known truth.
 
 Each bot is one thread with its own HTTP connection and session: it logs in (the Django login form, like a browser,
-or HTTP basic auth), then repeats POST /api/v1/campaigns/<id>/next/ → answer → POST
-/api/v1/assignments/<id>/submit/ until it has given its share of judgments, its time is up, or the campaign says
-there is no more work. The server cannot tell a bot from a person.
+or HTTP basic auth), asks POST /api/v1/campaigns/<id>/next/ for a comparison, then repeats answer → POST
+/api/v1/assignments/<id>/submit/ with `"next": true` (the response carries the next comparison: one round trip per
+judgment) until it has given its share of judgments, its time is up, or the campaign says there is no more work.
+The server cannot tell a bot from a person.
 
 How a bot answers (the noise model, see docs/benchmarks.md):
 
@@ -392,11 +393,14 @@ class ApiClient:
         return self._json_or_raise(self.request("POST", path, json_body={}), "POST", path, (200, 201))
 
     def assignment_submit(
-        self, assignment_id: int, *, ordering: list[list[int]], kind: str, latency_ms: int
+        self, assignment_id: int, *, ordering: list[list[int]], kind: str, latency_ms: int, then_next: bool = False
     ) -> tuple[int, dict[str, Any]]:
-        """Submit an answer; returns (HTTP status, body): 201 stored, 200 an identical retry of a stored answer."""
+        """Submit an answer; returns (HTTP status, body): 201 stored, 200 an identical retry of a stored answer.
+        `then_next`: the body also carries `next`, the next comparison (as campaign_next answers it)."""
         path = f"/api/v1/assignments/{assignment_id}/submit/"
-        payload = {"ordering": ordering, "kind": kind, "latency_ms": latency_ms}
+        payload: dict[str, Any] = {"ordering": ordering, "kind": kind, "latency_ms": latency_ms}
+        if then_next:
+            payload["next"] = True
         response = self.request("POST", path, json_body=payload)
         return response.status, self._json_or_raise(response, "POST", path, (200, 201))
 
@@ -467,6 +471,7 @@ class Bot:
         self.max_busy_s = max_busy_s
         self.stats = BotStats()
         self._counted: set[int] = set()  # assignments whose judgment this bot has counted
+        self._upcoming: dict[str, Any] | None = None  # the `next` of the last submit's response, not yet worked on
 
     def login(self) -> bool:
         try:
@@ -517,9 +522,11 @@ class Bot:
         self.stats.stop_reason = self.stats.stop_reason or "time"
 
     def _one_judgment(self) -> str:
-        started = time.perf_counter()
-        data = self.client.campaign_next(self.campaign_id)
-        self.stats.next_ms.append((time.perf_counter() - started) * 1000)
+        data, self._upcoming = self._upcoming, None
+        if data is None:
+            started = time.perf_counter()
+            data = self.client.campaign_next(self.campaign_id)
+            self.stats.next_ms.append((time.perf_counter() - started) * 1000)
         assignment = data.get("assignment") if isinstance(data, dict) else None
         if not assignment:
             return str((data or {}).get("reason") or "no_assignment")
@@ -540,10 +547,13 @@ class Bot:
         )
         latency_ms = int((time.perf_counter() - shown_at) * 1000)
         started = time.perf_counter()
-        self.client.assignment_submit(
-            int(assignment["id"]), ordering=answer.ordering, kind=answer.kind, latency_ms=latency_ms
+        _, body = self.client.assignment_submit(
+            int(assignment["id"]), ordering=answer.ordering, kind=answer.kind, latency_ms=latency_ms, then_next=True
         )
         self.stats.submit_ms.append((time.perf_counter() - started) * 1000)
+        upcoming = body.get("next") if isinstance(body, dict) else None
+        # a "busy" or "complete" answer is not kept: the bot asks `next` itself, as it would have without it
+        self._upcoming = upcoming if isinstance(upcoming, dict) and upcoming.get("assignment") else None
         if int(assignment["id"]) not in self._counted:
             self._counted.add(int(assignment["id"]))
             self.stats.judgments += 1

@@ -9,6 +9,7 @@ from django.utils import timezone
 from labeling.models import Assignment, Campaign, CampaignItem, Judgment, JudgmentRetraction
 from labeling.services.assignment import assignment_next
 from labeling.services.campaigns import campaign_set_status
+from labeling.services.cohorts import cohort_campaign_assign, cohort_create, cohort_members_add
 from labeling.services.judgments import judgment_submit
 from tests.factories.labeling import running_campaign, value_with_pool
 
@@ -60,6 +61,44 @@ def test_next_says_why_there_is_nothing_to_do(annotator_api, researcher):
     lease = _next(annotator_api, campaign).json()["assignment"]
     _submit(annotator_api, lease["id"], {"answer": "1"})
     assert _next(annotator_api, campaign).json() == {"assignment": None, "reason": "complete"}
+
+
+def test_a_submit_asking_for_next_brings_the_next_comparison_and_a_retry_brings_the_same(annotator_api, pair_campaign):
+    lease = _next(annotator_api, pair_campaign).json()["assignment"]
+    body = {"answer": "2", "latency_ms": 1500, "next": True}
+    created = _submit(annotator_api, lease["id"], body)
+    retried = _submit(annotator_api, lease["id"], body)
+    following = created.json()["next"]["assignment"]
+    assert created.status_code == 201 and retried.status_code == 200
+    assert created.json()["id"] == Judgment.objects.get().pk
+    assert following["id"] != lease["id"]
+    assert set(following) == {"id", "items", "protocol", "value", "expires_at", "instructions_version"}
+    assert Assignment.objects.get(status=Assignment.Status.OPEN).pk == following["id"]
+    assert retried.json()["next"]["assignment"] == following  # the lease handed out the first time, resumed
+    assert _next(annotator_api, pair_campaign).json()["assignment"] == following
+    assert "next" not in _submit(annotator_api, following["id"], {"answer": "1"}).json()
+
+
+def test_a_submit_asking_for_next_says_why_there_is_none(annotator_api, researcher):
+    campaign = running_campaign(values=[value_with_pool(n_items=2)], created_by=researcher, judgments_per_item=1)
+    lease = _next(annotator_api, campaign).json()["assignment"]
+    response = _submit(annotator_api, lease["id"], {"answer": "1", "next": True})
+    assert response.status_code == 201
+    assert response.json()["next"] == {"assignment": None, "reason": "complete"}
+
+
+def test_the_schema_documents_the_next_comparison_in_the_submit_response(annotator_api):
+    schema = annotator_api.get("/api/schema/?format=json").json()["components"]["schemas"]
+    assert schema["AssignmentSubmitInputRequest"]["properties"]["next"]["type"] == "boolean"
+    assert "NextOutput" in str(schema["SubmitOutput"]["properties"]["next"])  # with its help text: allOf [$ref]
+
+
+def test_next_is_404_for_an_annotator_whom_cohorts_keep_out(annotator_api, other_annotator, pair_campaign):
+    cohort = cohort_create(name="Panel")
+    cohort_members_add(cohort=cohort, usernames=[other_annotator.username])
+    cohort_campaign_assign(cohort=cohort, campaign=pair_campaign)
+    assert _next(annotator_api, pair_campaign).status_code == 404
+    assert not Assignment.objects.exists()
 
 
 def test_next_and_progress_are_404_for_campaigns_annotators_cannot_see(annotator_api, pair_campaign):
@@ -197,11 +236,16 @@ def test_next_and_submit_stay_within_a_small_number_of_queries(annotator_api, an
                                                                django_assert_max_num_queries):
     annotator_api.post(reverse("api-campaign-next", args=[pair_campaign.pk]))  # membership row created once
     Assignment.objects.all().delete()
-    # next: the campaign, the sampler's transaction (membership lock, open lease, values, seen pairs, the locked
-    # window, instructions version, insert, exposure update), the texts with their value; submit: the lease, the
-    # service's transaction. Two of each count are the test's savepoints.
-    with django_assert_max_num_queries(14):
-        lease = _next(annotator_api, pair_campaign).json()["assignment"]
+    # next: the campaign, the sampler's transaction (membership lock, open lease, any published utility, the locked
+    # window, a random partner one time in four, the seen check of the drawn pair, the lease with its exposure
+    # update), the texts with their value; submit: the lease of the pair `answer`, the locked lease with its
+    # campaign, the judgment with every counter. Two of each count are the test's savepoints.
     with django_assert_max_num_queries(12):
+        lease = _next(annotator_api, pair_campaign).json()["assignment"]
+    with django_assert_max_num_queries(5):
         response = _submit(annotator_api, lease["id"], {"answer": "1", "latency_ms": 900})
     assert response.status_code == 201
+    following = _next(annotator_api, pair_campaign).json()["assignment"]
+    with django_assert_max_num_queries(5 + 12 - 1):  # the campaign comes with the locked lease
+        response = _submit(annotator_api, following["id"], {"answer": "1", "next": True})
+    assert response.json()["next"]["assignment"] is not None

@@ -9,7 +9,8 @@ from labeling.services.assignment import assignment_next, assignments_expire_sta
 from labeling.services.judgments import judgment_submit
 from tests.factories.labeling import running_campaign, value_with_pool
 
-pytestmark = pytest.mark.django_db
+# every test runs on the hand-written PostgreSQL statements and on the ORM path (conftest.py)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("statement_path")]
 
 
 def _answer(assignment, annotator):

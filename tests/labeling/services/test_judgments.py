@@ -13,6 +13,9 @@ from labeling.services.assignment import assignment_next
 from labeling.services.judgments import judgment_submit, judgment_undo, ordering_for_pair
 from tests.factories.labeling import running_campaign, value_with_pool
 
+# every test runs on the hot path's hand-written PostgreSQL statements and on the ORM path (conftest.py)
+pytestmark = pytest.mark.usefixtures("statement_path")
+
 
 @pytest.fixture
 def pair_campaign(db, researcher):

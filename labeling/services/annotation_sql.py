@@ -1,0 +1,325 @@
+"""The annotation hot path (`next` and `submit`) as hand-written SQL: each statement here replaces one or several
+ORM queries whose building and compiling cost more CPU than PostgreSQL spends answering them (docs/benchmarks.md,
+"Annotation throughput"). assignment.py and judgments.py call these where `enabled()`; elsewhere (SQLite, the
+embedded default) they keep the ORM path. Statements that lock rows are PostgreSQL's own (FOR UPDATE, SKIP LOCKED,
+data-modifying CTEs); plain reads are written so that both databases run them.
+"""
+
+import json
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import Model
+
+from labeling.models import Assignment, Campaign, CampaignMember, Judgment
+
+M = TypeVar("M", bound=Model)
+
+
+def enabled() -> bool:
+    """Whether the hand-written PostgreSQL statements serve the hot path (tests switch them off to cover the ORM)."""
+    return connection.vendor == "postgresql"
+
+
+# --- rows → model instances -------------------------------------------------------------------------------------
+
+
+def _columns(model: type[Model], alias: str) -> str:
+    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+
+
+def _instance(model: type[M], row: Sequence[Any]) -> M:
+    """A model instance from a row of `_columns(model)`, converted as the ORM converts (JSON text → objects)."""
+    values = []
+    for field, raw in zip(model._meta.concrete_fields, row, strict=False):
+        convert = getattr(field, "from_db_value", None)
+        values.append(convert(raw, None, connection) if convert is not None and raw is not None else raw)
+    return model.from_db(connection.alias, None, values)
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _cursor() -> Any:
+    """On PostgreSQL, a cursor that binds parameters on the server: psycopg then prepares a statement the
+    connection has run a few times (its prepare_threshold), and PostgreSQL stops parsing and planning it for every
+    request — Django's own cursors bind on the client, so each of their statements is parsed and planned anew.
+    Wrapped as Django wraps its cursors: errors, query logs and query counts see these statements too."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = ServerBindingCursor(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+
+
+# --- next ---------------------------------------------------------------------------------------------------------
+
+_CAMPAIGN = f"SELECT {_columns(Campaign, 'c')} FROM labeling_campaign c WHERE c.id = %s"
+
+
+def campaign_read(*, campaign_id: int) -> Campaign | None:
+    with _cursor() as cursor:
+        cursor.execute(_CAMPAIGN, [campaign_id])
+        row = cursor.fetchone()
+    return None if row is None else _instance(Campaign, row)
+
+
+_MEMBER_LOCK = f"""
+SELECT {_columns(CampaignMember, "m")},
+       EXISTS (SELECT 1 FROM labeling_cohort_campaigns cc WHERE cc.campaign_id = %(campaign)s),
+       EXISTS (SELECT 1 FROM labeling_cohort_campaigns cc
+                 JOIN labeling_cohort_members cm ON cm.cohort_id = cc.cohort_id
+                WHERE cc.campaign_id = %(campaign)s AND cm.user_id = %(annotator)s)
+  FROM labeling_campaignmember m
+ WHERE m.campaign_id = %(campaign)s AND m.annotator_id = %(annotator)s
+   FOR UPDATE OF m
+"""
+
+
+def member_lock(*, campaign_id: int, annotator_id: int) -> CampaignMember | None:
+    """The annotator's membership row, locked, with `cohort_restricted` and `in_cohort` set as the ORM path sets
+    them; None when the annotator has no membership yet (the caller creates it through the ORM)."""
+    with _cursor() as cursor:
+        cursor.execute(_MEMBER_LOCK, {"campaign": campaign_id, "annotator": annotator_id})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    width = len(CampaignMember._meta.concrete_fields)
+    member = _instance(CampaignMember, row[:width])
+    member.cohort_restricted, member.in_cohort = row[width], row[width + 1]  # type: ignore[attr-defined]
+    return member
+
+
+_OPEN_LEASE = f"""
+SELECT {_columns(Assignment, "a")} FROM labeling_assignment a
+ WHERE a.annotator_id = %s AND a.campaign_id = %s AND a.status = 'open'
+ ORDER BY a.id LIMIT 1
+"""
+
+
+def open_lease(*, campaign_id: int, annotator_id: int) -> Assignment | None:
+    """The annotator's oldest open lease in the campaign (expired or not: the caller decides)."""
+    with _cursor() as cursor:
+        cursor.execute(_OPEN_LEASE, [annotator_id, campaign_id])
+        row = cursor.fetchone()
+    return None if row is None else _instance(Assignment, row)
+
+
+def seen_keys(*, campaign_id: int, annotator_id: int, value_id: int, keys: Sequence[str]) -> set[str]:
+    """Which of `keys` the annotator holds or answered (open or submitted leases that are not deliberate repeats).
+    Asks about these keys only, through the unique index on (campaign, annotator, comparison_key)."""
+    if not keys:
+        return set()
+    sql = (
+        "SELECT comparison_key FROM labeling_assignment WHERE campaign_id = %s AND annotator_id = %s"
+        " AND value_id = %s AND NOT is_repeat AND status IN ('open', 'submitted')"
+        f" AND comparison_key IN ({_placeholders(keys)})"
+    )
+    with _cursor() as cursor:
+        cursor.execute(sql, [campaign_id, annotator_id, value_id, *keys])
+        return {key for (key,) in cursor.fetchall()}
+
+
+def value_has_posterior(*, value_id: int) -> bool:
+    """Whether any pool item of the value carries a published utility (found at the first such row once a fit is
+    published; before the first fit it reads the value's items once per request, without the ORM's compile)."""
+    with _cursor() as cursor:
+        cursor.execute("SELECT 1 FROM labeling_poolitem WHERE value_id = %s AND utility IS NOT NULL LIMIT 1", [value_id])
+        return cursor.fetchone() is not None
+
+
+_ELIGIBLE = (
+    "campaign_id = %(campaign)s AND value_id = %(value)s AND is_active AND judgments_count + in_flight < %(per_item)s"
+)
+_LEAST_EXPOSED_WINDOW = f"""
+SELECT pool_item_id FROM labeling_campaignitem
+ -- ARRAY(…) runs once, and the rows are then read by primary key (the campaign and value are the subquery's): on a
+ -- fresh table's estimates a join or IN here can rerun the LIMIT query per row or scan the value's whole pool
+ WHERE id = ANY(ARRAY(SELECT id FROM labeling_campaignitem WHERE {_ELIGIBLE}
+                       ORDER BY judgments_count LIMIT %(nearest)s))
+   AND is_active AND judgments_count + in_flight < %(per_item)s
+ ORDER BY judgments_count, in_flight, id
+ LIMIT %(size)s
+   FOR UPDATE SKIP LOCKED
+"""
+
+
+def least_exposed_window(*, campaign: Campaign, value_id: int, size: int, nearest: int) -> list[int]:
+    """Pool item ids of up to `size` eligible items with the fewest judgments, then open leases, row-locked (SKIP
+    LOCKED), chosen among the `nearest` least-judged: one statement for the ORM path's two (assignment.py)."""
+    params = {
+        "campaign": campaign.pk,
+        "value": value_id,
+        "per_item": campaign.judgments_per_item,
+        "nearest": nearest,
+        "size": size,
+    }
+    with _cursor() as cursor:
+        cursor.execute(_LEAST_EXPOSED_WINDOW, params)
+        return [pool_item_id for (pool_item_id,) in cursor.fetchall()]
+
+
+def random_partner(*, campaign: Campaign, value_id: int, start: int, exclude: Sequence[int]) -> int | None:
+    """The first eligible item from id `start` on, not in `exclude`, row-locked (SKIP LOCKED)."""
+    sql = (
+        f"SELECT pool_item_id FROM labeling_campaignitem WHERE {_ELIGIBLE} AND id >= %(start)s"
+        " AND NOT (pool_item_id = ANY(%(exclude)s)) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    )
+    params = {
+        "campaign": campaign.pk,
+        "value": value_id,
+        "per_item": campaign.judgments_per_item,
+        "start": start,
+        "exclude": list(exclude),
+    }
+    with _cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+_LEASE_INSERT = """
+WITH lease AS (
+    INSERT INTO labeling_assignment (campaign_id, value_id, annotator_id, item_ids, comparison_key, is_repeat,
+                                     repeat_of_id, reason, instructions_version, gold_id, attention_check_id, status,
+                                     issued_at, expires_at)
+    VALUES (%(campaign)s, %(value)s, %(annotator)s, %(item_ids)s::jsonb, %(key)s, %(is_repeat)s, %(repeat_of)s,
+            %(reason)s,
+            COALESCE((SELECT max(version) FROM labeling_campaigninstructions WHERE campaign_id = %(campaign)s), 1),
+            %(gold)s, %(attention_check)s, 'open', %(now)s, %(expires_at)s)
+    RETURNING id, instructions_version
+), exposure AS (
+    UPDATE labeling_campaignitem SET in_flight = in_flight + 1
+     WHERE %(counts)s AND campaign_id = %(campaign)s AND pool_item_id = ANY(%(items)s)
+)
+SELECT id, instructions_version FROM lease
+"""
+
+
+def lease_insert(*, lease: Assignment, counts_exposure: bool) -> None:
+    """Store `lease` (unsaved; its id and the campaign's latest instructions version are filled in) and add one to
+    its items' in_flight when `counts_exposure`: one statement. Call holding the membership and items' locks."""
+    params = {
+        "campaign": lease.campaign_id,
+        "value": lease.value_id,
+        "annotator": lease.annotator_id,
+        "item_ids": json.dumps(lease.item_ids),
+        "key": lease.comparison_key,
+        "is_repeat": lease.is_repeat,
+        "repeat_of": lease.repeat_of_id,
+        "reason": lease.reason,
+        "gold": lease.gold_id,
+        "attention_check": lease.attention_check_id,
+        "now": lease.issued_at,
+        "expires_at": lease.expires_at,
+        "counts": counts_exposure,
+        "items": list(lease.item_ids),
+    }
+    with _cursor() as cursor:
+        cursor.execute(_LEASE_INSERT, params)
+        lease.pk, lease.instructions_version = cursor.fetchone()
+    lease._state.adding = False
+
+
+def comparison_items_read(*, item_ids: Sequence[int]) -> dict[int, tuple[str, dict[str, str]]]:
+    """pool item id → (text, its value as {theory, key, name, definition}): what a comparison card shows."""
+    sql = (
+        "SELECT p.id, t.content, th.key, v.key, v.name, v.definition FROM labeling_poolitem p"
+        " JOIN labeling_text t ON t.id = p.text_id JOIN labeling_value v ON v.id = p.value_id"
+        f" JOIN labeling_theory th ON th.id = v.theory_id WHERE p.id IN ({_placeholders(item_ids)})"
+    )
+    with _cursor() as cursor:
+        cursor.execute(sql, list(item_ids))
+        rows = cursor.fetchall()
+    return {
+        row[0]: (row[1], {"theory": row[2], "key": row[3], "name": row[4], "definition": row[5]}) for row in rows
+    }
+
+
+# --- submit -------------------------------------------------------------------------------------------------------
+
+_LEASE_LOCK = f"""
+SELECT {_columns(Assignment, "a")}, {_columns(Campaign, "c")}
+  FROM labeling_assignment a JOIN labeling_campaign c ON c.id = a.campaign_id
+ WHERE a.id = %s
+   FOR UPDATE OF a
+"""
+
+
+def lease_lock(*, assignment_id: int) -> Assignment | None:
+    """The lease, row-locked, with its campaign loaded; None for an unknown id."""
+    with _cursor() as cursor:
+        cursor.execute(_LEASE_LOCK, [assignment_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    width = len(Assignment._meta.concrete_fields)
+    lease = _instance(Assignment, row[:width])
+    lease.campaign = _instance(Campaign, row[width:])
+    return lease
+
+
+_JUDGMENT_INSERT = """
+WITH judgment AS (
+    INSERT INTO labeling_judgment (assignment_id, campaign_id, value_id, annotator_id, kind, ordering, shown_order,
+                                   latency_ms, client_info, weight, is_quality_check, created_at)
+    VALUES (%(lease)s, %(campaign)s, %(value)s, %(annotator)s, %(kind)s, %(ordering)s::jsonb, %(shown)s::jsonb,
+            %(latency)s, %(client_info)s::jsonb, 1.0, false, %(now)s)
+    RETURNING id
+), closed AS (
+    UPDATE labeling_assignment SET status = 'submitted' WHERE id = %(lease)s
+), items AS (
+    -- locked in id order first, as every writer of these rows locks them: overlapping submits cannot deadlock
+    UPDATE labeling_campaignitem
+       SET in_flight = GREATEST(in_flight - 1, 0),
+           judgments_count = judgments_count + 1,
+           is_active = CASE WHEN judgments_count >= %(per_item)s - 1 THEN false ELSE is_active END
+     WHERE id IN (SELECT id FROM labeling_campaignitem WHERE campaign_id = %(campaign)s
+                   AND pool_item_id = ANY(%(items)s) ORDER BY id FOR UPDATE)
+    RETURNING id
+), member AS (
+    -- after the items (the scalar subquery runs the items' update first), as the ORM path orders its writes
+    UPDATE labeling_campaignmember SET judgments_count = judgments_count + 1 {member_counters}
+     WHERE campaign_id = %(campaign)s AND annotator_id = %(annotator)s AND (SELECT count(*) FROM items) >= 0
+)
+SELECT id FROM judgment
+"""
+# Quality counters an ordinary (not quality-control) answer can add to the membership row.
+_MEMBER_COUNTERS = ("too_fast_count",)
+
+
+def judgment_insert(*, judgment: Judgment, lease: Assignment, member_counters: dict[str, int]) -> None:
+    """Store `judgment` (unsaved, for the open, non-quality-control `lease`), close the lease, move its items from
+    in_flight to judgments_count (retiring those that reach judgments_per_item) and add one judgment and
+    `member_counters` to the membership: one statement. Call holding the lease's lock."""
+    unknown = set(member_counters) - set(_MEMBER_COUNTERS)
+    if unknown:
+        raise ValueError(f"not an ordinary answer's counters: {sorted(unknown)}")
+    counters = "".join(f", {field} = {field} + %({field})s" for field in member_counters)
+    campaign = lease.campaign
+    params: dict[str, Any] = {
+        "lease": lease.pk,
+        "campaign": lease.campaign_id,
+        "value": lease.value_id,
+        "annotator": lease.annotator_id,
+        "kind": judgment.kind,
+        "ordering": json.dumps(judgment.ordering),
+        "shown": json.dumps(judgment.shown_order),
+        "latency": judgment.latency_ms,
+        "client_info": json.dumps(judgment.client_info, default=str),
+        "now": judgment.created_at,
+        "per_item": campaign.judgments_per_item,
+        "items": list(lease.item_ids),
+        **member_counters,
+    }
+    with _cursor() as cursor:
+        cursor.execute(_JUDGMENT_INSERT.format(member_counters=counters), params)
+        (judgment.pk,) = cursor.fetchone()
+    judgment._state.adding = False
+
