@@ -11,7 +11,6 @@ from labeling.views import quality as quality_views
 from labeling.views import taxonomy as taxonomy_views
 from labeling.views import texts as text_views
 
-
 app_name = "labeling"
 urlpatterns: list = [
     path("imports/", import_views.import_upload, name="import_upload"),

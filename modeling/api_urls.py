@@ -48,9 +48,13 @@ urlpatterns: list = [
     path("query-sets/default/", query_set_apis.QuerySetLoadDefaultApi.as_view(), name="api-query-set-default"),
     path("query-sets/<int:query_set_id>/", query_set_apis.QuerySetDetailApi.as_view(), name="api-query-set-detail"),
     path("evaluations/", evaluation_apis.EvaluationListApi.as_view(), name="api-evaluation-list"),
-    path("evaluations/<int:evaluation_id>/", evaluation_apis.EvaluationDetailApi.as_view(), name="api-evaluation-detail"),
     path(
-        "evaluations/<int:evaluation_id>/launch/", evaluation_apis.EvaluationLaunchApi.as_view(), name="api-evaluation-launch"
+        "evaluations/<int:evaluation_id>/", evaluation_apis.EvaluationDetailApi.as_view(), name="api-evaluation-detail"
+    ),
+    path(
+        "evaluations/<int:evaluation_id>/launch/",
+        evaluation_apis.EvaluationLaunchApi.as_view(),
+        name="api-evaluation-launch",
     ),
     path(
         "evaluations/<int:evaluation_id>/collect/",

@@ -24,7 +24,9 @@ urlpatterns: list = [
     path("snapshots/", snapshot_views.snapshot_list_view, name="snapshot_list"),
     path("snapshots/diff/", snapshot_views.snapshot_diff_view, name="snapshot_diff"),
     path("snapshots/<int:snapshot_id>/", snapshot_views.snapshot_detail, name="snapshot_detail"),
-    path("snapshots/<int:snapshot_id>/download.zip", snapshot_views.snapshot_download_zip, name="snapshot_download_zip"),
+    path(
+        "snapshots/<int:snapshot_id>/download.zip", snapshot_views.snapshot_download_zip, name="snapshot_download_zip"
+    ),
     path(
         "snapshots/<int:snapshot_id>/download/<path:filename>",
         snapshot_views.snapshot_download,
@@ -44,7 +46,9 @@ urlpatterns: list = [
     path("evaluations/compare/", evaluation_views.evaluation_compare_view, name="evaluation_compare"),
     path("evaluations/<int:evaluation_id>/", evaluation_views.evaluation_detail_view, name="evaluation_detail"),
     path("evaluations/<int:evaluation_id>/launch/", evaluation_views.evaluation_launch_view, name="evaluation_launch"),
-    path("evaluations/<int:evaluation_id>/collect/", evaluation_views.evaluation_collect_view, name="evaluation_collect"),
+    path(
+        "evaluations/<int:evaluation_id>/collect/", evaluation_views.evaluation_collect_view, name="evaluation_collect"
+    ),
     path(
         "evaluations/<int:evaluation_id>/export/<int:backend_id>/<slug:kind>.csv",
         evaluation_views.evaluation_export_view,

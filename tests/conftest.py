@@ -19,7 +19,6 @@ def _isolated_files_and_cache(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MODELING_ARTIFACTS_DIR = tmp_path / "artifacts"
     cache.clear()
-    yield
 
 
 @pytest.fixture

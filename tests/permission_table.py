@@ -113,7 +113,9 @@ ENDPOINTS: list[Endpoint] = [
     # --- researchers: campaigns -------------------------------------------------------------------------------
     Endpoint("campaigns/", get=RESEARCHER),
     Endpoint("campaigns/new/", get=RESEARCHER, post=RESEARCHER),
-    Endpoint("campaigns/<int:campaign_id>/", get=RESEARCHER, kwargs=lambda objects: {"campaign_id": objects.campaign.pk}),
+    Endpoint(
+        "campaigns/<int:campaign_id>/", get=RESEARCHER, kwargs=lambda objects: {"campaign_id": objects.campaign.pk}
+    ),
     Endpoint(
         "campaigns/<int:campaign_id>/status/",
         get=None,

@@ -28,7 +28,9 @@ class Assignment(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     instructions_version = models.PositiveIntegerField(default=1)
     # Quality-control items served silently among normal work.
-    gold = models.ForeignKey("labeling.GoldComparison", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    gold = models.ForeignKey(
+        "labeling.GoldComparison", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     attention_check = models.ForeignKey(
         "labeling.AttentionCheck", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -166,7 +166,10 @@ def campaign_create(*, settings: CampaignSettings, values: Sequence[Value], crea
     )
     campaign.values.set(values)
     CampaignInstructions.objects.create(
-        campaign=campaign, version=1, text=settings.instructions or default_instructions(campaign), created_by=created_by
+        campaign=campaign,
+        version=1,
+        text=settings.instructions or default_instructions(campaign),
+        created_by=created_by,
     )
     CampaignItem.objects.bulk_create(
         (

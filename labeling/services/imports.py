@@ -41,9 +41,9 @@ from django.db import transaction
 from django.utils.text import get_valid_filename
 
 from common.exceptions import ApplicationError
-from common.spreadsheet import csv_unescape_formula
 from common.models import Job
 from common.services import job_create
+from common.spreadsheet import csv_unescape_formula
 from labeling.models import ImportRecord, PoolItem, Text, Value
 from labeling.services.taxonomy import THEORY_ALIASES, normalise_key, value_resolve
 

@@ -153,7 +153,8 @@ def _do_uncount_exposures(rows) -> None:  # type: ignore[no-untyped-def]
             items.update(judgments_count=F("judgments_count") - amount)
     touched = {campaign_id for campaign_id, _ in per_item}
     for item in CampaignItem.objects.filter(campaign_id__in=touched, is_active=False).select_related("campaign"):
-        if (item.campaign_id, item.pool_item_id) in per_item and item.judgments_count < item.campaign.judgments_per_item:
+        judged_here = (item.campaign_id, item.pool_item_id) in per_item
+        if judged_here and item.judgments_count < item.campaign.judgments_per_item:
             CampaignItem.objects.filter(pk=item.pk).update(is_active=True)
 
 

@@ -94,7 +94,9 @@ def campaign_instructions_edit(request: HttpRequest, campaign_id: int) -> HttpRe
     if not form.is_valid():
         return _render_detail(request, campaign, instructions_form=form, status=400)
     try:
-        version = campaign_instructions_update(campaign=campaign, text=form.cleaned_data["text"], updated_by=request.user)
+        version = campaign_instructions_update(
+            campaign=campaign, text=form.cleaned_data["text"], updated_by=request.user
+        )
     except ApplicationError as exc:
         form.add_error("text", exc.message)
         return _render_detail(request, campaign, instructions_form=form, status=exc.status_code)

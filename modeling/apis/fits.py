@@ -66,7 +66,9 @@ class ValueIntensityListApi(APIView):
         ci_high = serializers.FloatField(allow_null=True)
         utility = serializers.FloatField(allow_null=True)
         se = serializers.FloatField(source="utility_se", allow_null=True)
-        n_judgments = serializers.IntegerField(allow_null=True, help_text="Judgments showing the text in the published fit")
+        n_judgments = serializers.IntegerField(
+            allow_null=True, help_text="Judgments showing the text in the published fit"
+        )
         prior_intensity = serializers.FloatField(allow_null=True)
         published_fit_id = serializers.IntegerField(allow_null=True)
 

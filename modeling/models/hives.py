@@ -40,7 +40,9 @@ class EmbeddingModel(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["is_current"], condition=models.Q(is_current=True), name="one_current_hives")
+            models.UniqueConstraint(
+                fields=["is_current"], condition=models.Q(is_current=True), name="one_current_hives"
+            )
         ]
 
     def __str__(self) -> str:

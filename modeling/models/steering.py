@@ -131,7 +131,9 @@ class SteeredResponse(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["evaluation", "backend", "query", "condition"], name="steered_response_unique")
+            models.UniqueConstraint(
+                fields=["evaluation", "backend", "query", "condition"], name="steered_response_unique"
+            )
         ]
 
     def __str__(self) -> str:

@@ -37,7 +37,12 @@ from common.services import job_create
 from labeling.fit_data import ValueComparisons, fit_judgments, value_comparisons
 from labeling.models import Judgment, PoolItem, Value
 from modeling.models import Fit, ItemScore, PublishedFit
-from modeling.services.reliability import ValueReliabilityFit, annotator_estimates_store, fit_after_publish, reliability_fit
+from modeling.services.reliability import (
+    ValueReliabilityFit,
+    annotator_estimates_store,
+    fit_after_publish,
+    reliability_fit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +73,9 @@ def refit_dedupe_key(value_id: int) -> str:
 # ----- the fit ------------------------------------------------------------------------------------------------------
 
 
-def fit_value(*, value_id: int, job_context: JobContext | None = None, neither_weight: float = DEFAULT_NEITHER_WEIGHT) -> Fit:
+def fit_value(
+    *, value_id: int, job_context: JobContext | None = None, neither_weight: float = DEFAULT_NEITHER_WEIGHT
+) -> Fit:
     """Refit one value from all its non-retracted judgments and publish the result if it is the newest.
 
     Returns the new Fit (SUCCEEDED, published or not). On any error the Fit is marked FAILED with the reason and the
@@ -164,7 +171,8 @@ def _published_utilities(published: PublishedFit | None, data: ValueComparisons)
     if published is None:
         return None
     init = np.zeros(data.n_items)
-    for pool_item_id, utility in ItemScore.objects.filter(fit_id=published.fit_id).values_list("pool_item_id", "utility"):
+    published_scores = ItemScore.objects.filter(fit_id=published.fit_id)
+    for pool_item_id, utility in published_scores.values_list("pool_item_id", "utility"):
         index = data.index_of.get(pool_item_id)
         if index is not None:
             init[index] = utility
@@ -361,7 +369,9 @@ def fit_publish(*, fit: Fit) -> bool:
         if not created:
             current = Fit.objects.filter(pk=pointer.fit_id).values_list("watermark", flat=True).first() or 0
             if (fit.watermark, fit.pk) <= (current, pointer.fit_id):
-                logger.info("fit %s not published: fit %s (watermark %s) is as new or newer", fit.pk, pointer.fit_id, current)
+                logger.info(
+                    "fit %s not published: fit %s (watermark %s) is as new or newer", fit.pk, pointer.fit_id, current
+                )
                 return False
             pointer.fit = fit
             pointer.save(update_fields=["fit", "published_at"])

@@ -16,8 +16,8 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import researcher_required
 from labeling.models import Value
 from modeling.selectors import (
-    value_active_refit_job,
     fit_median_ci_width,
+    value_active_refit_job,
     value_annotator_agreement,
     value_by_keys,
     value_fit_history,

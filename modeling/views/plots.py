@@ -22,7 +22,9 @@ def _x(intensity: float, width: float, margin: float = 0.0) -> float:
     return round(margin + (clipped + LIMIT) / (2 * LIMIT) * width, 2)
 
 
-def interval_bar(intensity: float | None, ci_low: float | None, ci_high: float | None, *, width: int = 140) -> SafeString:
+def interval_bar(
+    intensity: float | None, ci_low: float | None, ci_high: float | None, *, width: int = 140
+) -> SafeString:
     """A one-line plot of an item's intensity (dot) and 95 % interval (bar) on the [−10, 10] axis, 0 marked."""
     if intensity is None or ci_low is None or ci_high is None:
         return mark_safe('<span class="muted">—</span>')
@@ -32,7 +34,8 @@ def interval_bar(intensity: float | None, ci_low: float | None, ci_high: float |
         '<svg class="interval-bar" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{label}">'
         "<title>{label}</title>"
         '<line x1="{zero}" y1="1" x2="{zero}" y2="{h1}" style="stroke:{line}" stroke-width="1"/>'
-        '<line x1="{lo}" y1="{mid}" x2="{hi}" y2="{mid}" style="stroke:{accent}" stroke-width="3" stroke-linecap="round" opacity=".45"/>'
+        '<line x1="{lo}" y1="{mid}" x2="{hi}" y2="{mid}" style="stroke:{accent}" stroke-width="3" '
+        'stroke-linecap="round" opacity=".45"/>'
         '<circle cx="{point}" cy="{mid}" r="3.5" style="fill:{accent}"/>'
         "</svg>",
         w=width, h=height, h1=height - 1, mid=mid, label=label, line=_LINE, accent=_ACCENT,

@@ -13,8 +13,8 @@ from common.exceptions import ApplicationError
 from modeling.models import QuerySet
 from modeling.services.query_sets import (
     DEFAULT_QUERY_SET_NAME,
-    MAX_QUERY_FILE_BYTES,
     MAX_QUERY_CHARS,
+    MAX_QUERY_FILE_BYTES,
     query_set_delete,
     query_set_get,
     query_set_import,

@@ -46,7 +46,7 @@ def test_user_list_shows_every_account_with_its_role(admin_role_client, annotato
     assert response.status_code == 200
     for username in ("ann", "res", "adm"):
         assert f'<th scope="row">{username}</th>' in html
-    assert '<label class="visually-hidden" for="role-%d">New role for ann</label>' % annotator.pk in html
+    assert f'<label class="visually-hidden" for="role-{annotator.pk}">New role for ann</label>' in html
     # An admin cannot demote themselves, so their own row offers no form.
     assert "Your own role" in html
 

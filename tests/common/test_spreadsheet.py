@@ -10,5 +10,5 @@ from common.spreadsheet import csv_escape_formula, csv_unescape_formula
 )
 def test_escaping_is_safe_for_spreadsheets_and_reversible(text):
     escaped = csv_escape_formula(text)
-    assert not escaped[:1] in {"=", "+", "-", "@", "\t", "\r"}
+    assert escaped[:1] not in {"=", "+", "-", "@", "\t", "\r"}
     assert csv_unescape_formula(escaped) == text

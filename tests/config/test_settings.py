@@ -78,7 +78,8 @@ def test_production_passes_the_deployment_checks_without_warnings():
 def test_production_reads_its_allowed_hosts_from_the_environment():
     result = run_python(
         "-c",
-        "import django; django.setup(); from django.conf import settings; print(settings.ALLOWED_HOSTS, settings.DEBUG)",
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.ALLOWED_HOSTS, settings.DEBUG)",
         environment=production_environment(DJANGO_ALLOWED_HOSTS="valueflow.example.org, api.example.org"),
     )
     assert result.returncode == 0, result.stderr

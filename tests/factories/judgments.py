@@ -16,7 +16,9 @@ from labeling.services.assignment import assignment_next, comparison_key
 from labeling.services.judgments import judgment_submit
 
 
-def judge_through_services(*, campaign: Campaign, annotator, truth: dict[int, float], n: int, seed: int = 0) -> list[Judgment]:  # type: ignore[no-untyped-def]
+def judge_through_services(  # type: ignore[no-untyped-def]
+    *, campaign: Campaign, annotator, truth: dict[int, float], n: int, seed: int = 0
+) -> list[Judgment]:
     """Ask for `n` comparisons as `annotator` and answer each by the true utilities (PoolItem id → utility):
     the strongest first. Returns the stored judgments."""
     rng = random.Random(seed)
@@ -74,7 +76,9 @@ def judgments_bulk_create(
     return [judgment.pk for judgment in judgments]
 
 
-def simulated_pairs(*, value: Value, n: int, seed: int = 0, spread: float = 2.0) -> tuple[dict[int, float], list[list[list[int]]]]:
+def simulated_pairs(
+    *, value: Value, n: int, seed: int = 0, spread: float = 2.0
+) -> tuple[dict[int, float], list[list[list[int]]]]:
     """A known truth for the value's pool (PoolItem id → utility) and `n` pairwise orderings drawn from it by the
     Bradley–Terry model, pairs chosen uniformly at random."""
     rng = np.random.default_rng(seed)

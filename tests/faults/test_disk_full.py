@@ -49,7 +49,7 @@ def test_a_snapshot_on_a_full_disk_fails_cleanly_and_publishes_nothing(tiny_disk
     judgments = [j.pk for j in judge_through_services(campaign=campaign, annotator=annotator, truth=truth, n=20)]
     fit_value(value_id=value.pk)
 
-    with pytest.raises(OSError) as failure:
+    with pytest.raises(OSError, match="No space left on device") as failure:
         snapshot_create(value_ids=[value.pk], name="Too big for the disk", created_by=researcher)
     assert failure.value.errno == errno.ENOSPC
 

@@ -101,7 +101,9 @@ def workers(tmp_path, settings):
         worker.kill()
 
 
-def test_a_training_run_resumes_from_its_checkpoint_after_the_worker_is_killed(workers, researcher, annotator, tmp_path):
+def test_a_training_run_resumes_from_its_checkpoint_after_the_worker_is_killed(
+    workers, researcher, annotator, tmp_path
+):
     taxonomy_load()
     import_platform_texts(tmp_path / "imports", user=researcher)
     value = value_with_pool(n_items=8, value_key="care")

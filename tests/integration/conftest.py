@@ -23,7 +23,9 @@ def _worker_env(database_name: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.test",
-        DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}",
+        DATABASE_URL=(
+            f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}"
+        ),
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         REDIS_URL=settings.REDIS_URL,
         OMP_NUM_THREADS="1",

@@ -1,6 +1,6 @@
-"""Live refits on a real Celery worker: a refit requested the way labeling requests it publishes; a worker killed with SIGKILL in the middle of the next
-refit leaves the previous fit published and every judgment stored; a fresh worker's catch-up then publishes a fit
-that covers every judgment."""
+"""Live refits on a real Celery worker: a refit requested the way labeling requests it publishes; a worker killed
+with SIGKILL in the middle of the next refit leaves the previous fit published and every judgment stored; a fresh
+worker's catch-up then publishes a fit that covers every judgment."""
 
 import time
 

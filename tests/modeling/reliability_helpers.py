@@ -27,9 +27,9 @@ def judge_pairs(campaign, value, rows, *, seed: int = 0) -> list[int]:  # type: 
         ))
     Assignment.objects.bulk_create(assignments)
     judgments = Judgment.objects.bulk_create(
-        Judgment(assignment=a, campaign=campaign, value=value, annotator=a.annotator, ordering=[[w], [l]],
+        Judgment(assignment=a, campaign=campaign, value=value, annotator=a.annotator, ordering=[[winner], [loser]],
                  shown_order=a.item_ids, latency_ms=1500)
-        for a, (_, w, l) in zip(assignments, rows, strict=True)
+        for a, (_, winner, loser) in zip(assignments, rows, strict=True)
     )
     for annotator in {row[0] for row in rows}:
         CampaignMember.objects.get_or_create(campaign=campaign, annotator=annotator)

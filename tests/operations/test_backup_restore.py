@@ -45,7 +45,8 @@ def use_database(name: str) -> None:
 def published_value(researcher, annotator, other_annotator):
     value = value_with_pool(n_items=12, value_key="care")
     campaign = running_campaign(values=[value], created_by=researcher, allow_ties=False)
-    truth = {item_id: float(i) for i, item_id in enumerate(value.pool_items.order_by("id").values_list("id", flat=True))}
+    item_ids = value.pool_items.order_by("id").values_list("id", flat=True)
+    truth = {item_id: float(i) for i, item_id in enumerate(item_ids)}
     judge_through_services(campaign=campaign, annotator=annotator, truth=truth, n=8, seed=1)
     judge_through_services(campaign=campaign, annotator=other_annotator, truth=truth, n=8, seed=2)
     fit_value(value_id=value.pk)

@@ -14,7 +14,9 @@ FORM = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.IGNORECASE | re.DOTALL)
 HTMX_UNSAFE = re.compile(r"\bhx-(?:post|put|patch|delete)=", re.IGNORECASE)
 HX_HEADERS_TOKEN = re.compile(r"""<body[^>]*hx-headers='\{"X-CSRFToken": "[A-Za-z0-9]{32,}"\}'""")
 
-HTML_PAGES = [e for e in ENDPOINTS if not e.is_api and e.get is not None and e.route not in ("api/schema/", "api/docs/")]
+HTML_PAGES = [
+    e for e in ENDPOINTS if not e.is_api and e.get is not None and e.route not in ("api/schema/", "api/docs/")
+]
 HTML_POSTS = [e for e in ENDPOINTS if not e.is_api and e.post is not None and e.post != ANONYMOUS]
 
 

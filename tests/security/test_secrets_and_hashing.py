@@ -43,7 +43,9 @@ def test_no_get_endpoint_returns_the_key_to_an_admin(backend_with_a_key, objects
     for endpoint in ENDPOINTS:
         if endpoint.get is None:
             continue
-        url = url_of(endpoint, objects).replace(f"/{2_000_000_000}/", f"/{backend_id}/") if "backend" in endpoint.route else url_of(endpoint, objects)
+        url = url_of(endpoint, objects)
+        if "backend" in endpoint.route:
+            url = url.replace(f"/{2_000_000_000}/", f"/{backend_id}/")
         response = client.get(url)
         body = b"".join(response.streaming_content) if response.streaming else response.content
         assert SECRET.encode() not in body, f"GET {url} returned the key"
@@ -70,7 +72,10 @@ def test_production_hashes_passwords_with_pbkdf2_and_never_md5():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     first, any_md5, cookies = result.stdout.strip().splitlines()
-    assert first in {"django.contrib.auth.hashers.PBKDF2PasswordHasher", "django.contrib.auth.hashers.Argon2PasswordHasher"}
+    assert first in {
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+    }
     assert any_md5 == "False"
     assert cookies == "True True True True True"
 

@@ -25,5 +25,6 @@ class Command(BaseCommand):
 
         self.stdout.write("Demo users (log in at /accounts/login/):")
         for username, role, created in summary.users:
-            note = f"password {options.get('password') or settings.VALUEFLOW_DEMO_PASSWORD}" if created else "existing user, password unchanged"
+            password = options.get("password") or settings.VALUEFLOW_DEMO_PASSWORD
+            note = f"password {password}" if created else "existing user, password unchanged"
             self.stdout.write(f"  {role:<11} {username:<11} {note}")

@@ -427,7 +427,7 @@ class OpenAICompatibleBackend:
                 status=exc.code,
                 retry_after_s=_retry_after(exc.headers.get("Retry-After") if exc.headers else None),
             ) from None
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise BackendTimeout(f"{where}: no answer within {self.timeout_s:g} s") from exc
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError | socket.timeout):

@@ -56,7 +56,8 @@ def test_the_fit_history_marks_the_published_fit(researcher_api, fitted_value):
     response = researcher_api.get(_url("api-value-fits", fitted_value))
 
     results = response.json()["results"]
-    assert [row["id"] for row in results] == list(Fit.objects.filter(value=fitted_value).order_by("-id").values_list("id", flat=True))
+    newest_first = Fit.objects.filter(value=fitted_value).order_by("-id").values_list("id", flat=True)
+    assert [row["id"] for row in results] == list(newest_first)
     assert results[0]["id"] == second.pk and results[0]["is_published"] is True
     assert results[1]["is_published"] is False
     assert results[0]["n_judgments"] == 80 and results[0]["median_ci_width"] > 0

@@ -16,8 +16,8 @@ from labeling.services.judgments import judgment_undo
 from modeling.models import Fit, ItemScore, PublishedFit
 from modeling.services import fits as fit_services
 from modeling.services.fits import (
-    PRIOR_STRENGTH,
     FIT_JOB_KIND,
+    PRIOR_STRENGTH,
     fit_publish,
     fit_value,
     refit_dedupe_key,
@@ -216,7 +216,8 @@ def test_a_failing_engine_leaves_the_previous_fit_published(researcher, crowd, m
     failed = Fit.objects.filter(value=value).order_by("-id").first()
     assert failed.status == Fit.Status.FAILED and "diverged" in failed.error
     assert PublishedFit.objects.get(value=value).fit_id == good.pk
-    assert list(PoolItem.objects.filter(value=value).order_by("id").values_list("intensity", flat=True)) == published_scores
+    pool = PoolItem.objects.filter(value=value).order_by("id")
+    assert list(pool.values_list("intensity", flat=True)) == published_scores
     assert Judgment.objects.filter(value=value).count() == 130  # nothing lost: the next refit reads them all
 
     monkeypatch.undo()
@@ -240,7 +241,8 @@ def test_a_crash_while_publishing_rolls_back_the_pointer_and_the_pool(researcher
         fit_value(value_id=value.pk)
 
     assert PublishedFit.objects.get(value=value).fit_id == good.pk
-    assert list(PoolItem.objects.filter(value=value).order_by("id").values_list("intensity", "published_fit_id")) == before
+    pool = PoolItem.objects.filter(value=value).order_by("id")
+    assert list(pool.values_list("intensity", "published_fit_id")) == before
 
 
 def test_a_warm_refit_starts_from_the_published_utilities(researcher, crowd, monkeypatch):

@@ -36,8 +36,8 @@ def test_the_default_set_holds_thirty_distinct_questions_and_loads_once(platform
 
 def test_an_import_keeps_file_order_and_ignores_other_columns_blank_lines_and_a_bom(platform_admin):
     data = codecs.BOM_UTF8 + (
-        'id,Query,source\n1,  Should I  forgive my brother? ,gpv\n\n2,"Is it fair to\nkeep a found wallet?",own\n'
-    ).encode()
+        b'id,Query,source\n1,  Should I  forgive my brother? ,gpv\n\n2,"Is it fair to\nkeep a found wallet?",own\n'
+    )
     query_set = query_set_import(
         name="Dilemmas", data=data, file_name="dilemmas.csv", description="Two questions", created_by=platform_admin
     )

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils import timezone
+from django.utils.html import escape
 
 from accounts.models import User
 from accounts.services import user_create

@@ -236,7 +236,9 @@ def test_vidb_file_names_follow_the_release(theory_key, key, is_target, expected
 def test_exported_vidb_folder_imports_back_with_identical_scores(researcher, annotator, tmp_path):
     benevolence = _value("svt", "benevolence", BENEVOLENCE_TEXTS)
     civil = _value(
-        "rights", "civil", ["Everyone may speak freely.", "Jail critics without trial.", "Vote, and no one may stop you."]
+        "rights",
+        "civil",
+        ["Everyone may speak freely.", "Jail critics without trial.", "Vote, and no one may stop you."],
     )
     _judge(benevolence, annotator, researcher, n=4)
     fit_value(value_id=benevolence.pk)  # real fitted scores with all their decimals
