@@ -70,7 +70,8 @@ _TIMESTAMP = serializers.DateTimeField()
 def _assignment_payload(assignment: Assignment, *, protocol: str, user: Any) -> dict[str, Any]:
     """The comparison as an API client sees it (AssignmentOutputSerializer's shape, built from one query's rows);
     the sampler's reason only for researchers."""
-    items = comparison_items_read(item_ids=assignment.item_ids)
+    # a lease just stored on PostgreSQL carries its card (annotation_sql.lease_insert); a resumed one is read
+    items = getattr(assignment, "card", None) or comparison_items_read(item_ids=assignment.item_ids)
     data: dict[str, Any] = {
         "id": assignment.pk,
         "items": [{"id": item_id, "text": items[item_id][0]} for item_id in assignment.item_ids],

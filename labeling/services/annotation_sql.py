@@ -84,15 +84,26 @@ SELECT {_columns(CampaignMember, "m")},
 
 def member_lock(*, campaign_id: int, annotator_id: int) -> CampaignMember | None:
     """The annotator's membership row, locked, with `cohort_restricted` and `in_cohort` set as the ORM path sets
-    them; None when the annotator has no membership yet (the caller creates it through the ORM)."""
-    with _cursor() as cursor:
-        cursor.execute(_MEMBER_LOCK, {"campaign": campaign_id, "annotator": annotator_id})
-        row = cursor.fetchone()
+    them, and `open_lease`: their oldest open lease in the campaign (expired or not: the caller decides), or None.
+    None when the annotator has no membership yet (the caller creates it through the ORM).
+
+    Both statements go to PostgreSQL in one round trip (psycopg's pipeline mode), but as two statements: the lease
+    is read with a snapshot taken after the lock is held, so it sees a lease that a concurrent request of the same
+    annotator committed while this one waited for the lock."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        lock = _cursor()
+        lock.execute(_MEMBER_LOCK, {"campaign": campaign_id, "annotator": annotator_id})
+        lease = _cursor()
+        lease.execute(_OPEN_LEASE, [annotator_id, campaign_id])
+    with lock, lease:
+        row, lease_row = lock.fetchone(), lease.fetchone()
     if row is None:
         return None
     width = len(CampaignMember._meta.concrete_fields)
     member = _instance(CampaignMember, row[:width])
     member.cohort_restricted, member.in_cohort = row[width], row[width + 1]  # type: ignore[attr-defined]
+    member.open_lease = None if lease_row is None else _instance(Assignment, lease_row)  # type: ignore[attr-defined]
     return member
 
 
@@ -184,7 +195,20 @@ def random_partner(*, campaign: Campaign, value_id: int, start: int, exclude: Se
     return None if row is None else row[0]
 
 
-_LEASE_INSERT = """
+_CARD_COLUMNS = "p.id, t.content, th.key, v.key, v.name, v.definition"
+_CARD_TABLES = (
+    "labeling_poolitem p JOIN labeling_text t ON t.id = p.text_id JOIN labeling_value v ON v.id = p.value_id"
+    " JOIN labeling_theory th ON th.id = v.theory_id"
+)
+
+
+def _card(rows: Sequence[Sequence[Any]]) -> dict[int, tuple[str, dict[str, str]]]:
+    return {
+        row[0]: (row[1], {"theory": row[2], "key": row[3], "name": row[4], "definition": row[5]}) for row in rows
+    }
+
+
+_LEASE_INSERT = f"""
 WITH lease AS (
     INSERT INTO labeling_assignment (campaign_id, value_id, annotator_id, item_ids, comparison_key, is_repeat,
                                      repeat_of_id, reason, instructions_version, gold_id, attention_check_id, status,
@@ -198,13 +222,16 @@ WITH lease AS (
     UPDATE labeling_campaignitem SET in_flight = in_flight + 1
      WHERE %(counts)s AND campaign_id = %(campaign)s AND pool_item_id = ANY(%(items)s)
 )
-SELECT id, instructions_version FROM lease
+-- with what the card shows of each item, as comparison_items_read reads it
+SELECT lease.id, lease.instructions_version, {_CARD_COLUMNS}
+  FROM lease CROSS JOIN {_CARD_TABLES} WHERE p.id = ANY(%(items)s)
 """
 
 
 def lease_insert(*, lease: Assignment, counts_exposure: bool) -> None:
     """Store `lease` (unsaved; its id and the campaign's latest instructions version are filled in) and add one to
-    its items' in_flight when `counts_exposure`: one statement. Call holding the membership and items' locks."""
+    its items' in_flight when `counts_exposure`; `lease.card` gets what comparison_items_read would read for it.
+    One statement. Call holding the membership and items' locks."""
     params = {
         "campaign": lease.campaign_id,
         "value": lease.value_id,
@@ -223,23 +250,18 @@ def lease_insert(*, lease: Assignment, counts_exposure: bool) -> None:
     }
     with _cursor() as cursor:
         cursor.execute(_LEASE_INSERT, params)
-        lease.pk, lease.instructions_version = cursor.fetchone()
+        rows = cursor.fetchall()
+    lease.pk, lease.instructions_version = rows[0][:2]
     lease._state.adding = False
+    lease.card = _card([row[2:] for row in rows])  # type: ignore[attr-defined]
 
 
 def comparison_items_read(*, item_ids: Sequence[int]) -> dict[int, tuple[str, dict[str, str]]]:
     """pool item id → (text, its value as {theory, key, name, definition}): what a comparison card shows."""
-    sql = (
-        "SELECT p.id, t.content, th.key, v.key, v.name, v.definition FROM labeling_poolitem p"
-        " JOIN labeling_text t ON t.id = p.text_id JOIN labeling_value v ON v.id = p.value_id"
-        f" JOIN labeling_theory th ON th.id = v.theory_id WHERE p.id IN ({_placeholders(item_ids)})"
-    )
+    sql = f"SELECT {_CARD_COLUMNS} FROM {_CARD_TABLES} WHERE p.id IN ({_placeholders(item_ids)})"
     with _cursor() as cursor:
         cursor.execute(sql, list(item_ids))
-        rows = cursor.fetchall()
-    return {
-        row[0]: (row[1], {"theory": row[2], "key": row[3], "name": row[4], "definition": row[5]}) for row in rows
-    }
+        return _card(cursor.fetchall())
 
 
 # --- submit -------------------------------------------------------------------------------------------------------

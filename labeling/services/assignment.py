@@ -97,7 +97,7 @@ def assignment_next(*, campaign: Campaign, annotator, rng: random.Random | None 
             return NextAssignment(None, f"member_{member.state}")
         if campaign.requires_qualification and not annotator.is_researcher and not _qualified(member):
             return NextAssignment(None, QUALIFICATION_REQUIRED)
-        open_lease = _open_lease(campaign=campaign, annotator=annotator, now=now)
+        open_lease = _open_lease(campaign=campaign, annotator=annotator, member=member, now=now)
         if open_lease is not None:
             return NextAssignment(open_lease, "resume")
         if campaign.per_annotator_cap is not None and member.judgments_count >= campaign.per_annotator_cap:
@@ -175,9 +175,11 @@ def _qualified(member: CampaignMember) -> bool:
     return bool((member.qc or {}).get("qualification", {}).get("passed"))
 
 
-def _open_lease(*, campaign: Campaign, annotator, now) -> Assignment | None:  # type: ignore[no-untyped-def]
+def _open_lease(*, campaign: Campaign, annotator, member: CampaignMember, now) -> Assignment | None:  # type: ignore[no-untyped-def]
     """The annotator's unexpired open lease; an expired one is reclaimed on the spot."""
-    if annotation_sql.enabled():
+    if hasattr(member, "open_lease"):  # read with the membership lock (annotation_sql.member_lock)
+        lease = member.open_lease
+    elif annotation_sql.enabled():
         lease = annotation_sql.open_lease(campaign_id=campaign.pk, annotator_id=annotator.pk)
     else:
         lease = (

@@ -205,3 +205,35 @@ def test_a_comparison_released_by_an_undo_can_be_handed_out_again(researcher, an
         assert answered <= 3
     assert answered == 3  # 6 items, one judgment each, pairs
     assert nxt.reason == "complete"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_annotators_concurrent_requests_share_one_lease(researcher, annotator):
+    """A double click, or a client retrying `next` while the first is still running: the requests queue on the
+    membership lock, and the later ones resume the lease the first one stored instead of opening more."""
+    campaign = running_campaign(values=[value_with_pool(n_items=30)], created_by=researcher)
+    assignment_next(campaign=campaign, annotator=annotator)  # the membership row exists
+    Assignment.objects.all().delete()
+    CampaignItem.objects.update(in_flight=0)
+    start = threading.Barrier(6)
+    leases: list[int] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            start.wait()
+            leases.append(assignment_next(campaign=campaign, annotator=annotator).assignment.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(leases)) == 1
+    assert Assignment.objects.filter(status=Assignment.Status.OPEN).count() == 1
+    assert sum(CampaignItem.objects.values_list("in_flight", flat=True)) == 2
