@@ -11,8 +11,10 @@
   `scores.jsonl`, with every value placed in the taxonomy (labeling/data/taxonomy.yaml) and each text's direction
   read from its intensity (|x| < 1 is neutral).
 
-Training settings default to the paper's (τ 0.1, every layer); `--tau`, `--train-layers`, `--lr`, `--epochs`,
-`--level-floor` and `--stage2-steps` change them (docs/benchmarks.md records which setting gave which figures).
+Training settings default to TrainConfig's (modeling/ml/hives/train.py), the defaults of the platform's training
+jobs; `--tau`, `--train-layers`, `--lr`, `--epochs`, `--level-floor`, `--stage2-steps` and `--max-length` change them
+(docs/benchmarks.md records which setting gave which figures). With `--train-layers`, the frozen lower layers run
+once per training text (modeling/ml/hives/frozen.py) unless `--no-cache-frozen`.
 Without `--eval`, a fifth of the training texts is held out. The output is one JSON line: `base` and `tuned` (each
 with rank_acc, sim_corr, orthogonality, knn_acc per level), `train_seconds` (Stage 1 [+ Stage 2] on --max-train
 texts), `embed_per_s` (the base model embedding the evaluation texts, in texts per second) and the setting.
@@ -26,6 +28,7 @@ import json
 import os
 import random
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +40,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval", default="", help="the same kinds of location; default: hold out 20%% of --train")
     parser.add_argument("--max-train", type=int, default=5000, help="training texts to use (default 5000)")
     parser.add_argument("--max-eval", type=int, default=0, help="evaluation texts to use (default: all)")
-    parser.add_argument("--epochs", type=float, default=2.0, help="Stage 1 passes over the training texts")
-    parser.add_argument("--stage2-steps", type=int, default=0, help="Stage 2 steps after Stage 1 (default none)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--tau", type=float, default=0.1, help="Stage 1 temperature (paper: 0.1)")
-    parser.add_argument("--level-floor", choices=("excess", "raw", "off"), default="excess",
+    # Training settings default to TrainConfig's, the defaults of the platform's training jobs.
+    parser.add_argument("--epochs", type=float, default=None, help="Stage 1 passes over the training texts")
+    parser.add_argument("--stage2-steps", type=int, default=None, help="Stage 2 steps after Stage 1 (default none)")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--tau", type=float, default=None, help="Stage 1 temperature (paper: 0.1)")
+    parser.add_argument("--level-floor", choices=("excess", "raw", "off"), default=None,
                         help="how the finer-level floor compares levels (see modeling/ml/hives/losses.py)")
-    parser.add_argument("--train-layers", type=int, default=0, help="train only the top N layers (0: all)")
-    parser.add_argument("--max-length", type=int, default=128, help="tokens per text (default 128)")
+    parser.add_argument("--train-layers", type=int, default=None, help="train only the top N layers (0: all)")
+    parser.add_argument("--no-cache-frozen", action="store_true",
+                        help="run the frozen lower layers at every step instead of once (see ml/hives/frozen.py)")
+    parser.add_argument("--max-length", type=int, default=None, help="tokens per text")
     parser.add_argument("--base-model", default="all-MiniLM-L6-v2", help="a model folder or the packaged default")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: every core)")
     parser.add_argument("--seed", type=int, default=0)
@@ -145,19 +151,25 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     if overlap:
         eval_examples = [example for example in eval_examples if example.text_id not in overlap]
 
-    config = TrainConfig(
-        stage1_epochs=options["epochs"],
-        stage2_steps=options["stage2_steps"],
-        batch_size=options["batch_size"],
-        lr=options["lr"],
-        tau=options["tau"],
-        level_floor=options["level_floor"],
-        train_layers=options["train_layers"],
-        max_length=options["max_length"],
+    defaults = TrainConfig()
+    chosen = {
+        "stage1_epochs": options["epochs"],
+        "stage2_steps": options["stage2_steps"],
+        "batch_size": options["batch_size"],
+        "lr": options["lr"],
+        "tau": options["tau"],
+        "level_floor": options["level_floor"],
+        "train_layers": options["train_layers"],
+        "max_length": options["max_length"],
+    }
+    config = replace(
+        defaults,
+        **{key: value for key, value in chosen.items() if value is not None},
+        cache_frozen=not options["no_cache_frozen"],
         seed=options["seed"],
     )
     config.validate()
-    encoder = Encoder.load(options["base_model"], max_length=options["max_length"])
+    encoder = Encoder.load(options["base_model"], max_length=config.max_length)
     eval_texts = distinct_texts(eval_examples)
     started = time.perf_counter()
     base_vectors = encoder.encode(eval_texts)
@@ -185,9 +197,5 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         "last_loss_mean_20": round(float(np.mean([loss for _, loss in result.loss_curve[-20:]])), 4),
         "threads": threads,
         "device": "cpu",
-        "config": {
-            key: options[key]
-            for key in ("epochs", "stage2_steps", "lr", "tau", "level_floor", "train_layers", "batch_size",
-                        "max_length", "seed", "base_model", "max_train")
-        },
+        "config": {**asdict(config), "base_model": options["base_model"], "max_train": options["max_train"]},
     }

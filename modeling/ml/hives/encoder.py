@@ -32,8 +32,8 @@ def default_pooling(config: Any) -> str:
     return "mean"
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """[batch, tokens, dim] hidden states → [batch, dim] L2-normalised text vectors."""
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str, *, normalise: bool = True) -> torch.Tensor:
+    """[batch, tokens, dim] hidden states → [batch, dim] text vectors, L2-normalised unless `normalise` is False."""
     mask = attention_mask.to(hidden.dtype)
     if pooling == "mean":
         summed = (hidden * mask.unsqueeze(-1)).sum(dim=1)
@@ -44,7 +44,7 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     else:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    return F.normalize(pooled, p=2, dim=-1)
+    return F.normalize(pooled, p=2, dim=-1) if normalise else pooled
 
 
 class Encoder:
@@ -90,7 +90,11 @@ class Encoder:
         """Vectors of `texts` with gradients (the model's train/eval mode is the caller's choice)."""
         batch = self._tokenize(texts)
         hidden = self.model(**batch).last_hidden_state
-        return pool(hidden, batch["attention_mask"], self.pooling)
+        return self.finish(pool(hidden, batch["attention_mask"], self.pooling, normalise=False))
+
+    def finish(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled vectors → the served unit vectors."""
+        return F.normalize(pooled, p=2, dim=-1)
 
     def encode(
         self,

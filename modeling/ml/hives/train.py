@@ -22,6 +22,7 @@ import torch
 
 from .data import HivesExample, LabelArrays
 from .encoder import Encoder
+from .frozen import FrozenPrefix
 from .losses import FLOORS, hierarchical_supcon_loss, stage2_loss
 from .sampler import HierarchicalBatchSampler, Stage2BatchSampler
 
@@ -61,6 +62,9 @@ class TrainConfig:
     # Train only the top N transformer layers (0: all): on a CPU the backward pass through the lower layers is
     # most of a step's cost, and the top layers carry most of what fine-tuning changes.
     train_layers: int = 0
+    # With train_layers, run the frozen lower blocks once per training text and train from their cached output
+    # (frozen.FrozenPrefix; BERT-style encoders): the same steps at a fraction of the cost.
+    cache_frozen: bool = True
     # The finer-level floor of the Stage 1 loss (method.md §2): "excess", "raw" or "off" (see losses.FLOORS).
     level_floor: str = "excess"
     checkpoint_every: int = 50
@@ -234,8 +238,15 @@ def train(
         torch.set_rng_state(saved["torch_rng"])
         resumed_from = step
 
-    encoder.model.train()
     started = time.monotonic() - seconds
+    prefix = FrozenPrefix.build(encoder, labels.texts) if config.train_layers and config.cache_frozen else None
+
+    def embed(rows: np.ndarray) -> torch.Tensor:
+        if prefix is not None:
+            return prefix.embed(labels.text_index[rows])
+        return encoder.embed([labels.texts[i] for i in labels.text_index[rows]])
+
+    encoder.model.train()
     while step < total:
         if step == stage1_steps and stage == 1:
             stage = 2
@@ -243,7 +254,7 @@ def train(
         if stage == 1:
             sampled = stage1.sample()
             rows = torch.as_tensor(sampled)
-            embeddings = encoder.embed([labels.texts[i] for i in labels.text_index[sampled]])
+            embeddings = embed(sampled)
             loss = hierarchical_supcon_loss(
                 embeddings,
                 tensors["level_ids"][rows],
@@ -258,7 +269,7 @@ def train(
             assert stage2 is not None
             batch = stage2.sample()
             rows = torch.as_tensor(batch.rows)
-            embeddings = encoder.embed([labels.texts[i] for i in labels.text_index[batch.rows]])
+            embeddings = embed(batch.rows)
             loss = stage2_loss(
                 embeddings,
                 tensors["level_ids"][rows],
