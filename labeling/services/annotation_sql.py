@@ -42,6 +42,23 @@ def _placeholders(values: Sequence[Any]) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _pipelined(*statements: tuple[str, Any]) -> list[Any]:
+    """Run the statements in one round trip (psycopg's pipeline mode; the BEGIN of a transaction they open travels
+    with them), each with its own snapshot, in order; the first row of each."""
+    connection.ensure_connection()
+    cursors = []
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        for sql, params in statements:
+            cursor = _cursor()
+            cursor.execute(sql, params)
+            cursors.append(cursor)
+    rows = []
+    for cursor in cursors:
+        with cursor:
+            rows.append(cursor.fetchone())
+    return rows
+
+
 def _cursor() -> Any:
     """On PostgreSQL, a cursor that binds parameters on the server: psycopg then prepares a statement the
     connection has run a few times (its prepare_threshold), and PostgreSQL stops parsing and planning it for every
@@ -90,14 +107,9 @@ def member_lock(*, campaign_id: int, annotator_id: int) -> CampaignMember | None
     Both statements go to PostgreSQL in one round trip (psycopg's pipeline mode), but as two statements: the lease
     is read with a snapshot taken after the lock is held, so it sees a lease that a concurrent request of the same
     annotator committed while this one waited for the lock."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.pipeline():
-        lock = _cursor()
-        lock.execute(_MEMBER_LOCK, {"campaign": campaign_id, "annotator": annotator_id})
-        lease = _cursor()
-        lease.execute(_OPEN_LEASE, [annotator_id, campaign_id])
-    with lock, lease:
-        row, lease_row = lock.fetchone(), lease.fetchone()
+    row, lease_row = _pipelined(
+        (_MEMBER_LOCK, {"campaign": campaign_id, "annotator": annotator_id}), (_OPEN_LEASE, [annotator_id, campaign_id])
+    )
     if row is None:
         return None
     width = len(CampaignMember._meta.concrete_fields)
@@ -276,9 +288,7 @@ SELECT {_columns(Assignment, "a")}, {_columns(Campaign, "c")}
 
 def lease_lock(*, assignment_id: int) -> Assignment | None:
     """The lease, row-locked, with its campaign loaded; None for an unknown id."""
-    with _cursor() as cursor:
-        cursor.execute(_LEASE_LOCK, [assignment_id])
-        row = cursor.fetchone()
+    (row,) = _pipelined((_LEASE_LOCK, [assignment_id]))  # with the transaction's BEGIN
     if row is None:
         return None
     width = len(Assignment._meta.concrete_fields)
