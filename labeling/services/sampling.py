@@ -1,24 +1,30 @@
 """Adaptive choice of the next comparison: the items whose judgment is expected to teach the published posterior most.
 
 The modeling side publishes each item's utility and its standard error (PoolItem.utility / utility_se). For two
-items i and j the posterior of the difference d = u_i − u_j has mean μ = u_i − u_j and variance v = se_i² + se_j².
+items i and j the posterior of the difference d = u_i − u_j has mean μ = u_i − u_j and variance v = σ_i² + σ_j².
 One more Bradley–Terry judgment of the pair has Fisher information q = p(1 − p) about d, with p the posterior
 predictive probability that i wins (MacKay's probit approximation: p = σ(μ / √(1 + πv/8))). A Laplace update turns
 v into 1 / (1/v + q), so the judgment is expected to remove
 
     information(i, j) = v − 1/(1/v + q) = v² q / (1 + v q)
 
-of the variance of d: largest for items with close utilities (p ≈ ½) and wide intervals. Each item's score is also
-divided by √(1 + exposure) (judgments + open leases): the published standard errors lag the judgments given since
-the last fit, and this keeps concurrent annotators from all being handed the same best pair between two fits.
+of the variance of d: largest for items with close utilities (p ≈ ½) and wide intervals. Two corrections:
 
-Nothing here is O(n²) in the pool: `candidates_read` takes a few hundred eligible items (a random stretch of the
-id range plus the least exposed ones) in one query, and pairs are scored only within that sample. Lists (k > 2)
-grow greedily from the best pair: each further item is the candidate with the largest summed information with the
-items already chosen — close in utility to them, with a wide interval.
+- the published standard errors lag the judgments given since the last fit, so each σ_i² is the smaller of the
+  published variance and 1 / (prior + 0.25 × exposure) (judgments + open leases; `current_variances`). A text
+  judged since the fit loses its edge exactly as far as those judgments taught the posterior, and a text the fit
+  already measured is not held back for having been judged (an earlier 1/√(1 + exposure) factor was, which
+  turned the choice into balanced sampling and cost a fifth of the saving);
+- the goal is the order: a text at either end of it can only be misplaced on one side, so each pair's
+  information is weighted by how crowded its texts' neighbourhoods are (`neighbourhood_weights`).
 
-The pure functions (`expected_information`, `ranked_comparisons`) take plain numbers, so a simulation (the
-`benchmark adaptive` command) can run exactly the scoring that serves annotators.
+Nothing here is O(n²): `candidates_read` takes a few hundred eligible items (a random stretch of the id range plus
+the least exposed ones) in one query (two when the stretch wraps around the end of the range), and only the RANKED_LIMIT least certain candidates are paired with every
+candidate (O(candidates)). Lists (k > 2) grow greedily from the best pairs: each further item is the candidate with
+the largest summed information with the items already chosen — close in utility to them, with a wide interval.
+
+The pure functions (`expected_information`, `ranked_indices`, `ranked_comparisons`) take plain numbers, so a
+simulation (the `benchmark adaptive` command) runs exactly the scoring that serves annotators.
 """
 
 import math
@@ -29,21 +35,32 @@ from dataclasses import dataclass
 import numpy as np
 from django.core.cache import cache
 from django.db import connections
-from django.db.models import Max, Min, QuerySet
+from django.db.models import IntegerField, Max, Min, QuerySet, Value
 
 from labeling.models import Campaign, CampaignItem
 
 # How many eligible items one request reads and scores: a random stretch of the id range (so every part of a
-# 100K pool gets its turn) plus the least-exposed items (so nothing starves). 224 candidates are ~25K pairs,
-# scored with numpy in about a millisecond.
-RANDOM_CANDIDATES = 160
+# 100K pool gets its turn) plus the least-exposed items (so nothing starves). Scoring is O(candidates) (see
+# ranked_indices), so the sample is as large as one indexed read of a few hundred rows allows (~1 ms).
+RANDOM_CANDIDATES = 480
 LEAST_EXPOSED_CANDIDATES = 64
 # Standard error assumed for an item the published fit does not cover yet (e.g. a text added after the fit): about
 # the spread of a fresh item under the pseudo-comparison prior, so new items are attractive partners.
 UNFITTED_SE = 1.5
 # How many of the best-scoring comparisons a request tries (some may be ones the annotator has seen, or locked by
-# a concurrent request) before it falls back to balanced sampling.
+# a concurrent request) before it falls back to balanced sampling. Also how many of the least certain candidates
+# are scored against every candidate (see ranked_indices).
 RANKED_LIMIT = 24
+# The precision (1 / variance, logits⁻²) a text has at least, given its exposure: the refit's prior strength
+# (modeling.services.fits.PRIOR_STRENGTH; a test keeps the two equal) plus the Fisher information p(1 − p) of one
+# judgment between texts an adaptive choice pairs (about 0.2; 0.25 at even odds).
+PRIOR_PRECISION = 0.3
+PRECISION_PER_JUDGMENT = 0.25
+# Rank accuracy: a text's place in the order can only be wrong against texts near it in utility. Each text's
+# variance reduction is weighted by how many candidates lie within this many logits of its utility (relative to
+# the median text): a text at either end of the order has neighbours on one side only, so its precision is worth
+# about half as much to the ranking as one in the middle.
+NEIGHBOURHOOD = 1.0
 _BOUNDS_CACHE_S = 3600
 
 
@@ -77,10 +94,77 @@ def has_posterior(candidates: Sequence[Candidate]) -> bool:
 
 def expected_information(u_i, se_i, u_j, se_j):  # type: ignore[no-untyped-def]
     """Expected reduction of the posterior variance of u_i − u_j from one more judgment (arrays broadcast)."""
-    variance = np.square(se_i) + np.square(se_j)
+    return _information(u_i, np.square(se_i), u_j, np.square(se_j))
+
+
+def _information(u_i, var_i, u_j, var_j):  # type: ignore[no-untyped-def]
+    variance = var_i + var_j
     p = 1.0 / (1.0 + np.exp(-(np.subtract(u_i, u_j)) / np.sqrt(1.0 + math.pi * variance / 8.0)))
     q = p * (1.0 - p)
     return variance * variance * q / (1.0 + variance * q)
+
+
+def current_variances(se: np.ndarray, exposure: np.ndarray) -> np.ndarray:
+    """Each text's posterior variance now: the published one, or less where the judgments it has had by now
+    (exposure: judgments + open leases) imply more precision than the published fit saw. The published standard
+    errors lag every judgment given since the last refit; without this a request would keep choosing the same
+    uncertain texts until the next fit."""
+    precision = np.maximum(1.0 / np.square(se), PRIOR_PRECISION + PRECISION_PER_JUDGMENT * exposure)
+    return 1.0 / precision
+
+
+def ranked_indices(
+    utilities: np.ndarray, se: np.ndarray, exposure: np.ndarray, *, k: int, limit: int = RANKED_LIMIT
+) -> list[tuple[list[int], float]]:
+    """The best comparisons of k among n scored texts, best first: (positions in the arrays, expected information).
+
+    O(limit · n), not O(n²): the best comparison nearly always involves one of the least certain texts, so only
+    the `limit` least certain texts are paired with every candidate; each keeps its best partner. Lists (k > 2)
+    then grow greedily from a pair: each further text is the one with the largest summed information with the
+    texts already chosen."""
+    n = utilities.size
+    if n < k or k < 2:
+        return []
+    variances = current_variances(se, exposure)
+    weights = neighbourhood_weights(utilities)
+    anchors = np.argsort(-variances, kind="stable")[: min(limit, n)]
+    scores = _weighted_information(utilities, variances, weights, anchors[:, None], np.arange(n)[None, :])
+    scores[np.arange(anchors.size), anchors] = -np.inf
+    partners = np.argmax(scores, axis=1)
+    best = scores[np.arange(anchors.size), partners]
+    pairs: dict[tuple[int, int], float] = {}
+    for index in np.argsort(-best, kind="stable"):
+        a, b = int(anchors[index]), int(partners[index])
+        pairs.setdefault((min(a, b), max(a, b)), float(best[index]))
+    chosen = np.array(list(pairs), dtype=int).reshape(-1, 2)
+    information = np.array(list(pairs.values()))
+    if k > 2:  # all lists at once: (lists × candidates) gains, one column appended per round
+        everyone = np.arange(n)[None, :]
+        gain = sum(_weighted_information(utilities, variances, weights, chosen[:, [c]], everyone) for c in (0, 1))
+        rows = np.arange(len(chosen))[:, None]
+        while chosen.shape[1] < k:
+            gain[rows, chosen] = -np.inf
+            chosen = np.hstack([chosen, np.argmax(gain, axis=1)[:, None]])
+            gain = gain + _weighted_information(utilities, variances, weights, chosen[:, [-1]], everyone)
+        between = _weighted_information(utilities, variances, weights, chosen[:, :, None], chosen[:, None, :])
+        information = np.triu(between, 1).sum(axis=(1, 2))  # np.triu acts on the last two axes
+    return [(members.tolist(), float(value)) for members, value in zip(chosen, information, strict=True)]
+
+
+def neighbourhood_weights(utilities: np.ndarray) -> np.ndarray:
+    """How much each text's precision is worth to the ranking: the candidates within NEIGHBOURHOOD logits of its
+    utility, relative to the median text (about ½ at either end of the order, 1 in the middle of an even spread)."""
+    ordered = np.sort(utilities)
+    neighbours = np.searchsorted(ordered, utilities + NEIGHBOURHOOD, "right") - np.searchsorted(
+        ordered, utilities - NEIGHBOURHOOD, "left"
+    )
+    return neighbours / max(float(np.median(neighbours)), 1.0)
+
+
+def _weighted_information(utilities, variances, weights, i, j):  # type: ignore[no-untyped-def]
+    """Expected information of comparing texts i and j (index arrays broadcast), weighted by their neighbourhoods."""
+    information = _information(utilities[i], variances[i], utilities[j], variances[j])
+    return information * (weights[i] + weights[j]) / 2.0
 
 
 def ranked_comparisons(
@@ -88,28 +172,11 @@ def ranked_comparisons(
 ) -> Iterator[RankedComparison]:
     """The best comparisons of k items among `candidates`, best first (at most `limit`, each from a different
     starting pair). The caller skips those the annotator has seen and those another request holds."""
-    n = len(candidates)
-    if n < k or k < 2:
-        return
     utilities = np.array([0.0 if c.utility is None else c.utility for c in candidates])
-    ses = np.array([UNFITTED_SE if c.utility_se is None or c.utility is None else c.utility_se for c in candidates])
-    balance = 1.0 / np.sqrt(1.0 + np.array([c.exposure for c in candidates], dtype=float))
-    raw = expected_information(utilities[:, None], ses[:, None], utilities[None, :], ses[None, :])
-    score = raw * balance[:, None] * balance[None, :]
-    rows, cols = np.triu_indices(n, 1)
-    pair_scores = score[rows, cols]
-    top = min(limit, pair_scores.size)
-    best = np.argpartition(-pair_scores, top - 1)[:top]
-    best = best[np.argsort(-pair_scores[best], kind="stable")]
-    np.fill_diagonal(score, -np.inf)
-    for index in best:
-        chosen = [int(rows[index]), int(cols[index])]
-        while len(chosen) < k:
-            gain = score[:, chosen].sum(axis=1)
-            gain[chosen] = -np.inf
-            chosen.append(int(np.argmax(gain)))
+    se = np.array([UNFITTED_SE if c.utility_se is None or c.utility is None else c.utility_se for c in candidates])
+    exposure = np.array([c.exposure for c in candidates], dtype=float)
+    for chosen, information in ranked_indices(utilities, se, exposure, k=k, limit=limit):
         chosen_u = utilities[chosen]
-        information = float(sum(raw[a, b] for position, a in enumerate(chosen) for b in chosen[position + 1:]))
         yield RankedComparison(
             pool_item_ids=[candidates[i].pool_item_id for i in chosen],
             information=information,
@@ -147,18 +214,32 @@ def campaign_value_ids(*, campaign_id: int) -> list[int]:
 def candidates_read(
     *, eligible: QuerySet[CampaignItem], bounds: tuple[int, int], rng: random.Random
 ) -> list[Candidate]:
-    """A random stretch of the eligible items (from a random point of the id range) and the least-exposed ones,
-    read together in one query without locks; only the items finally chosen are locked."""
+    """A random stretch of the eligible items (from a random point of the id range, wrapping around its end) and
+    the least-exposed ones, read together in one query without locks; only the items finally chosen are locked.
+    A second query reads the wrapped part of the stretch when the random point lies near the end of the range."""
     columns = ("pool_item_id", "pool_item__utility", "pool_item__utility_se", "judgments_count", "in_flight")
     start = rng.randint(bounds[0], bounds[1])
-    stretch = eligible.filter(id__gte=start).order_by("id").values_list(*columns)[:RANDOM_CANDIDATES]
+    stretch = eligible.filter(id__gte=start).order_by("id")
     # ordered by judgments_count alone, the (campaign, value, is_active, judgments_count) index returns the first
     # rows without sorting the whole pool (~100 ms at 100K items with in_flight and id as tie-breakers)
-    least_exposed = eligible.order_by("judgments_count").values_list(*columns)[:LEAST_EXPOSED_CANDIDATES]
+    least_exposed = eligible.order_by("judgments_count")
     if connections[eligible.db].features.supports_slicing_ordering_in_compound:
-        rows = list(stretch.union(least_exposed))  # one query; UNION drops the rows both parts read
+        marked = [
+            part.annotate(part=Value(index, output_field=IntegerField())).values_list(*columns, "part")[:size]
+            for index, (part, size) in enumerate(
+                ((stretch, RANDOM_CANDIDATES), (least_exposed, LEAST_EXPOSED_CANDIDATES))
+            )
+        ]
+        rows = list(marked[0].union(marked[1], all=True))  # one query; the part says where each row came from
+        stretch_rows = [row[:-1] for row in rows if row[-1] == 0]
+        least_rows = [row[:-1] for row in rows if row[-1] == 1]
     else:  # SQLite (the embedded default) cannot order inside a UNION: two queries
-        rows = list(dict.fromkeys([*stretch, *least_exposed]))
+        stretch_rows = list(stretch.values_list(*columns)[:RANDOM_CANDIDATES])
+        least_rows = list(least_exposed.values_list(*columns)[:LEAST_EXPOSED_CANDIDATES])
+    if len(stretch_rows) < RANDOM_CANDIDATES:
+        wrapped = eligible.filter(id__lt=start).order_by("id").values_list(*columns)
+        stretch_rows += wrapped[: RANDOM_CANDIDATES - len(stretch_rows)]
     return [
-        Candidate(pool_item_id=row[0], utility=row[1], utility_se=row[2], exposure=row[3] + row[4]) for row in rows
+        Candidate(pool_item_id=row[0], utility=row[1], utility_se=row[2], exposure=row[3] + row[4])
+        for row in dict.fromkeys([*stretch_rows, *least_rows])
     ]

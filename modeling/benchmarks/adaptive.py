@@ -7,12 +7,13 @@ In-process simulation, one strategy at a time on the same truth (per seed):
   modeling/ml/planning.py), answered by the Bradley–Terry model;
 - random pairs: every judgment a uniformly random pair;
 - adaptive: every request scores candidates with labeling's own function (`labeling.services.sampling.
-  ranked_comparisons`, the one `assignment_next` serves annotators with) on the *published* utilities and standard
-  errors, exactly as the live system sees them: the published fit lags, and is refreshed every `--refit-every`
-  judgments (the live refit's debounce); candidates are a random stretch of the pool plus the least-exposed items
-  (`RANDOM_CANDIDATES` + `LEAST_EXPOSED_CANDIDATES`), exposure counts every judgment given since; a
-  `--random-fraction` share of requests is a random pair (the campaign's default keeps 20 % random for graph
-  connectivity); before the first fit, pairs are the least exposed items (the cold start).
+  ranked_indices`, the core of the `ranked_comparisons` that `assignment_next` serves annotators with) on the
+  *published* utilities and standard errors, exactly as the live system sees them: the published fit lags, and is
+  refreshed every `--refit-every` judgments (the live refit's debounce); candidates are a random stretch of the pool
+  (wrapping around its end) plus the least-exposed items (`RANDOM_CANDIDATES` + `LEAST_EXPOSED_CANDIDATES`),
+  exposure counts every judgment given; a `--random-fraction` share of requests is a random pair (the campaign's
+  default keeps 20 % random for graph connectivity); before the first fit, pairs are the least exposed items (the
+  cold start). Random pairs and adaptive selection are refit at the same cadence.
 
 After every refit the utilities are compared with the truth; a strategy's "judgments needed" is the first refit at
 which Spearman ≥ `--target` (0.95). `saving` = 1 − adaptive / random, the median over seeds.
@@ -20,6 +21,9 @@ which Spearman ≥ `--target` (0.95). `saving` = 1 − adaptive / random, the me
 Fits use the live refit's prior strength and the engine's O(m) backend (Newman's iteration, the same optimum as
 choix) with diagonal standard errors, as the live refit does above 2,000 texts; the benchmark is about selection,
 not fit speed.
+
+`--next-latency` measures something else: the time of `next` with adaptive selection on a large pool in
+PostgreSQL, through the real service (modeling/benchmarks/adaptive_next.py).
 """
 
 from __future__ import annotations
@@ -33,12 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from labeling.services.sampling import (
-    LEAST_EXPOSED_CANDIDATES,
-    RANDOM_CANDIDATES,
-    Candidate,
-    ranked_comparisons,
-)
+from labeling.services.sampling import LEAST_EXPOSED_CANDIDATES, RANDOM_CANDIDATES, ranked_indices
 from modeling.ml.plackett_luce import ComparisonData, fit
 from modeling.ml.planning import NOISE_SPREADS
 from modeling.services.fits import PRIOR_STRENGTH
@@ -65,9 +64,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-judgments-per-item", type=_positive_int, default=60,
                         help="give up on a strategy beyond this many judgments per text")
     parser.add_argument("--seed", type=int, default=0, help="first seed")
+    parser.add_argument("--next-latency", action="store_true",
+                        help="instead: time `next` with adaptive selection on a large pool in PostgreSQL")
+    parser.add_argument("--next-items", type=_positive_int, default=100_000, help="texts in the --next-latency pool")
+    parser.add_argument("--next-requests", type=_positive_int, default=300, help="`next` requests timed")
+    parser.add_argument("--next-annotators", type=_positive_int, default=10, help="annotators asking in turn")
+    parser.add_argument("--clone-database", action="store_true",
+                        help="--next-latency: copy the current (migrated, empty, idle) database instead of migrating one")
 
 
 def run(options: dict[str, Any]) -> dict[str, Any]:
+    if options.get("next_latency"):
+        from modeling.benchmarks.adaptive_next import next_latency_benchmark
+
+        return {
+            "benchmark": "adaptive",
+            **next_latency_benchmark(
+                items=options["next_items"],
+                requests=options["next_requests"],
+                annotators=options["next_annotators"],
+                seed=options["seed"],
+                clone_database=options["clone_database"],
+            ),
+        }
     return adaptive_benchmark(
         items=options["items"],
         seeds=options["seeds"],
@@ -171,15 +190,8 @@ def _adaptive_pairs(n: int, random_fraction: float, rng: np.random.Generator) ->
         stretch = np.arange(start, start + RANDOM_CANDIDATES) % n
         ids = np.unique(np.concatenate([stretch, least]))
         utilities, se = posterior
-        candidates = [
-            Candidate(
-                pool_item_id=int(i), utility=float(utilities[i]), utility_se=float(se[i]), exposure=int(exposure[i])
-            )
-            for i in ids
-        ]
-        best = next(ranked_comparisons(candidates, k=2, limit=1))
-        a, b = best.pool_item_ids
-        return a, b
+        (best, _), *_ = ranked_indices(utilities[ids], se[ids], exposure[ids].astype(float), k=2)
+        return int(ids[best[0]]), int(ids[best[1]])
 
     return choose
 

@@ -27,6 +27,30 @@ def test_adaptive_selection_reaches_the_target_with_fewer_judgments_than_random_
     assert result["random_judgments"] == run["random"] and result["adaptive_judgments"] == run["adaptive"]
 
 
+def test_the_samplers_precision_floor_starts_from_the_refits_prior():
+    """labeling cannot import modeling: the sampler keeps its own copy of the refit's prior strength."""
+    from labeling.services.sampling import PRIOR_PRECISION
+    from modeling.services.fits import PRIOR_STRENGTH
+
+    assert PRIOR_PRECISION == PRIOR_STRENGTH
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_next_latency_is_measured_through_the_service_on_a_published_pool():
+    result = _run(
+        "adaptive", "--next-latency", "--next-items", "300", "--next-requests", "20", "--next-annotators", "3",
+        "--clone-database",
+    )
+
+    figures = result["next_latency"]
+    assert result["benchmark"] == "adaptive" and figures["items"] == 300 and figures["requests"] == 20
+    assert figures["next_p50_ms"] <= figures["next_p95_ms"] <= figures["next_p99_ms"]
+    assert figures["next_cpu_p95_ms"] > 0 and figures["target_next_p95_ms"] == 50.0
+    assert figures["adaptive_share"] >= 0.5  # most requests chosen by the sampler, the rest random or QC
+    assert figures["sampler_candidates"] == 300  # the pool is smaller than the sample: every text is a candidate
+
+
 def test_reliability_weighting_keeps_the_honest_accuracy_and_flags_the_bad_annotators():
     result = _run("reliability", "--items", "300", "--annotators", "20", "--seeds", "1")
 
