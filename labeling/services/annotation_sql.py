@@ -153,7 +153,8 @@ def value_has_posterior(*, value_id: int) -> bool:
     """Whether any pool item of the value carries a published utility (found at the first such row once a fit is
     published; before the first fit it reads the value's items once per request, without the ORM's compile)."""
     with _cursor() as cursor:
-        cursor.execute("SELECT 1 FROM labeling_poolitem WHERE value_id = %s AND utility IS NOT NULL LIMIT 1", [value_id])
+        sql = "SELECT 1 FROM labeling_poolitem WHERE value_id = %s AND utility IS NOT NULL LIMIT 1"
+        cursor.execute(sql, [value_id])
         return cursor.fetchone() is not None
 
 
@@ -185,6 +186,24 @@ def least_exposed_window(*, campaign: Campaign, value_id: int, size: int, neares
     }
     with _cursor() as cursor:
         cursor.execute(_LEAST_EXPOSED_WINDOW, params)
+        return [pool_item_id for (pool_item_id,) in cursor.fetchall()]
+
+
+def items_lock(*, campaign: Campaign, value_id: int, pool_item_ids: Sequence[int]) -> list[int]:
+    """Those of the given pool items that are eligible, row-locked in id order (SKIP LOCKED: the ones a concurrent
+    request holds are left out, and the caller tries its next-best comparison)."""
+    sql = (
+        f"SELECT pool_item_id FROM labeling_campaignitem WHERE {_ELIGIBLE} AND pool_item_id = ANY(%(items)s)"
+        " ORDER BY id FOR UPDATE SKIP LOCKED"
+    )
+    params = {
+        "campaign": campaign.pk,
+        "value": value_id,
+        "per_item": campaign.judgments_per_item,
+        "items": list(pool_item_ids),
+    }
+    with _cursor() as cursor:
+        cursor.execute(sql, params)
         return [pool_item_id for (pool_item_id,) in cursor.fetchall()]
 
 

@@ -175,7 +175,9 @@ def _qualified(member: CampaignMember) -> bool:
     return bool((member.qc or {}).get("qualification", {}).get("passed"))
 
 
-def _open_lease(*, campaign: Campaign, annotator, member: CampaignMember, now) -> Assignment | None:  # type: ignore[no-untyped-def]
+def _open_lease(  # type: ignore[no-untyped-def]
+    *, campaign: Campaign, annotator, member: CampaignMember, now
+) -> Assignment | None:
     """The annotator's unexpired open lease; an expired one is reclaimed on the spot."""
     if hasattr(member, "open_lease"):  # read with the membership lock (annotation_sql.member_lock)
         lease = member.open_lease
@@ -430,7 +432,11 @@ def _adaptive_choice(  # type: ignore[no-untyped-def]
     for ranked in ranking:
         if comparison_key(ranked.pool_item_ids) in seen:
             continue
-        locked = _locked_ids(eligible.filter(pool_item_id__in=ranked.pool_item_ids).order_by("id"), campaign.list_size)
+        if annotation_sql.enabled():
+            locked = annotation_sql.items_lock(campaign=campaign, value_id=value_id, pool_item_ids=ranked.pool_item_ids)
+        else:
+            chosen = eligible.filter(pool_item_id__in=ranked.pool_item_ids).order_by("id")
+            locked = _locked_ids(chosen, campaign.list_size)
         if len(locked) == campaign.list_size:
             items = list(ranked.pool_item_ids)
             rng.shuffle(items)  # the order shown is random and stored with the lease
@@ -441,7 +447,9 @@ def _adaptive_choice(  # type: ignore[no-untyped-def]
     return _AdaptiveOutcome()
 
 
-def _least_exposed_window(eligible, *, campaign: Campaign, value_id: int, size: int) -> list[int]:  # type: ignore[no-untyped-def]
+def _least_exposed_window(  # type: ignore[no-untyped-def]
+    eligible, *, campaign: Campaign, value_id: int, size: int
+) -> list[int]:
     """The least-exposed eligible items (fewest judgments, then fewest open leases), locked.
 
     Two short queries instead of one ORDER BY judgments_count, in_flight, id over the pool: that sort reads every
