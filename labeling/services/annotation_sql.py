@@ -1,7 +1,8 @@
 """The annotation hot path (`next` and `submit`) as hand-written SQL: each statement here replaces one or several
 ORM queries whose building and compiling cost more CPU than PostgreSQL spends answering them (docs/benchmarks.md,
 "Annotation throughput"). assignment.py and judgments.py call these where `enabled()`; elsewhere (SQLite, the
-embedded default) they keep the ORM path. Statements that lock rows are PostgreSQL's own (FOR UPDATE, SKIP LOCKED,
+embedded default) they keep the ORM path. The annotation API reads a comparison's card with `comparison_items_read`
+on either database. Statements that lock rows are PostgreSQL's own (FOR UPDATE, SKIP LOCKED,
 data-modifying CTEs); plain reads are written so that both databases run them.
 """
 
