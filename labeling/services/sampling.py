@@ -14,14 +14,15 @@ of the variance of d: largest for items with close utilities (p ≈ ½) and wide
   published variance and 1 / (prior + 0.25 × exposure) (judgments + open leases; `current_variances`). A text
   judged since the fit loses its edge exactly as far as those judgments taught the posterior, and a text the fit
   already measured is not held back for having been judged (an earlier 1/√(1 + exposure) factor was, which
-  turned the choice into balanced sampling and cost a fifth of the saving);
+  pushed the choice towards balanced sampling; docs/benchmarks.md measures the difference);
 - the goal is the order: a text at either end of it can only be misplaced on one side, so each pair's
   information is weighted by how crowded its texts' neighbourhoods are (`neighbourhood_weights`).
 
 Nothing here is O(n²): `candidates_read` takes a few hundred eligible items (a random stretch of the id range plus
-the least exposed ones) in one query (two when the stretch wraps around the end of the range), and only the RANKED_LIMIT least certain candidates are paired with every
-candidate (O(candidates)). Lists (k > 2) grow greedily from the best pairs: each further item is the candidate with
-the largest summed information with the items already chosen — close in utility to them, with a wide interval.
+the least exposed ones) in one query (two when the stretch wraps around the end of the range), and only the
+RANKED_LIMIT least certain candidates (weighted by neighbourhood) are paired with every candidate: O(candidates).
+Lists (k > 2) grow greedily from the best pairs: each further item is the candidate with the largest summed
+information with the items already chosen — close in utility to them, with a wide interval.
 
 The pure functions (`expected_information`, `ranked_indices`, `ranked_comparisons`) take plain numbers, so a
 simulation (the `benchmark adaptive` command) runs exactly the scoring that serves annotators.
@@ -119,7 +120,8 @@ def ranked_indices(
     """The best comparisons of k among n scored texts, best first: (positions in the arrays, expected information).
 
     O(limit · n), not O(n²): the best comparison nearly always involves one of the least certain texts, so only
-    the `limit` least certain texts are paired with every candidate; each keeps its best partner. Lists (k > 2)
+    the `limit` texts whose uncertainty is worth most to the order (variance × neighbourhood weight) are paired
+    with every candidate; each keeps its best partner. Lists (k > 2)
     then grow greedily from a pair: each further text is the one with the largest summed information with the
     texts already chosen."""
     n = utilities.size
@@ -127,7 +129,7 @@ def ranked_indices(
         return []
     variances = current_variances(se, exposure)
     weights = neighbourhood_weights(utilities)
-    anchors = np.argsort(-variances, kind="stable")[: min(limit, n)]
+    anchors = np.argsort(-variances * weights, kind="stable")[: min(limit, n)]
     scores = _weighted_information(utilities, variances, weights, anchors[:, None], np.arange(n)[None, :])
     scores[np.arange(anchors.size), anchors] = -np.inf
     partners = np.argmax(scores, axis=1)

@@ -188,7 +188,8 @@ def _adaptive_pairs(n: int, random_fraction: float, rng: np.random.Generator) ->
             return int(a), int(b)
         start = int(rng.integers(n))
         stretch = np.arange(start, start + RANDOM_CANDIDATES) % n
-        ids = np.unique(np.concatenate([stretch, least]))
+        # in the order candidates_read returns them: the stretch from its start, then the least exposed
+        ids = np.concatenate([stretch, least[~np.isin(least, stretch)]])
         utilities, se = posterior
         (best, _), *_ = ranked_indices(utilities[ids], se[ids], exposure[ids].astype(float), k=2)
         return int(ids[best[0]]), int(ids[best[1]])
