@@ -241,7 +241,11 @@ def candidates_read(
     if len(stretch_rows) < RANDOM_CANDIDATES:
         wrapped = eligible.filter(id__lt=start).order_by("id").values_list(*columns)
         stretch_rows += wrapped[: RANDOM_CANDIDATES - len(stretch_rows)]
+    # one candidate per item, the stretch first (the parts overlap; the wrapped part is read a moment later)
+    rows: dict[int, tuple] = {}
+    for row in [*stretch_rows, *least_rows]:
+        rows.setdefault(row[0], row)
     return [
         Candidate(pool_item_id=row[0], utility=row[1], utility_se=row[2], exposure=row[3] + row[4])
-        for row in dict.fromkeys([*stretch_rows, *least_rows])
+        for row in rows.values()
     ]

@@ -187,7 +187,7 @@ def _adaptive_pairs(n: int, random_fraction: float, rng: np.random.Generator) ->
             a, b = rng.choice(least, size=2, replace=False)
             return int(a), int(b)
         start = int(rng.integers(n))
-        stretch = np.arange(start, start + RANDOM_CANDIDATES) % n
+        stretch = np.arange(start, start + min(RANDOM_CANDIDATES, n)) % n
         # in the order candidates_read returns them: the stretch from its start, then the least exposed
         ids = np.concatenate([stretch, least[~np.isin(least, stretch)]])
         utilities, se = posterior

@@ -101,6 +101,20 @@ def test_scoring_is_linear_in_the_candidates():
     assert all(len(set(comparison.pool_item_ids)) == 4 for comparison in ranked)
 
 
+def test_a_pool_smaller_than_the_sample_is_read_whole_each_text_once(researcher):
+    from labeling.services.sampling import campaign_item_id_bounds, candidates_read
+
+    value = value_with_pool(n_items=12)
+    campaign = running_campaign(values=[value], created_by=researcher)
+    bounds = campaign_item_id_bounds(campaign_id=campaign.pk, value_id=value.pk)
+    for seed in range(5):  # wherever the stretch starts, it wraps around the end of the id range
+        candidates = candidates_read(
+            eligible=CampaignItem.objects.filter(campaign=campaign), bounds=bounds, rng=random.Random(seed)
+        )
+        ids = [candidate.pool_item_id for candidate in candidates]
+        assert sorted(ids) == sorted(PoolItem.objects.filter(value=value).values_list("id", flat=True))
+
+
 # --- adaptive selection inside `next` ----------------------------------------------------------------------------
 
 
