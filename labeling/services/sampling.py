@@ -32,6 +32,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.core.cache import cache
@@ -242,7 +243,7 @@ def candidates_read(
         wrapped = eligible.filter(id__lt=start).order_by("id").values_list(*columns)
         stretch_rows += wrapped[: RANDOM_CANDIDATES - len(stretch_rows)]
     # one candidate per item, the stretch first (the parts overlap; the wrapped part is read a moment later)
-    rows: dict[int, tuple] = {}
+    rows: dict[int, tuple[Any, ...]] = {}
     for row in [*stretch_rows, *least_rows]:
         rows.setdefault(row[0], row)
     return [
