@@ -187,7 +187,7 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
             "rank_acc": round(tuned["rank_acc"] - base["rank_acc"], 4),
             "sim_corr": round(tuned["sim_corr"] - base["sim_corr"], 4),
         },
-        "train_seconds": round(result.seconds, 1),
+        "train_seconds": round(result.seconds, 2),
         "embed_per_s": round(embed_per_s, 1),
         "train_texts": len({e.text_id for e in train_examples}),
         "train_examples": len(train_examples),

@@ -8,6 +8,7 @@ import pytest
 import torch
 from django.core.management import CommandError, call_command
 
+from modeling.ml.hives.train import TrainConfig
 from tests.modeling.hives_helpers import SYNTHETIC_PATHS, platform_rows, tiny_model_dir
 
 torch.set_num_threads(1)
@@ -56,6 +57,18 @@ def test_touche_folders_with_a_split_name_give_one_json_line(tiny_model, tmp_pat
     assert result["steps"] == 6 and result["train_seconds"] > 0 and result["embed_per_s"] > 0
     assert result["delta"]["rank_acc"] == pytest.approx(result["tuned"]["rank_acc"] - result["base"]["rank_acc"],
                                                         abs=1e-3)
+    # Settings not given are the training jobs' defaults.
+    assert result["config"]["lr"] == TrainConfig().lr and result["config"]["train_layers"] == TrainConfig().train_layers
+
+
+def test_training_only_the_top_layer_trains_from_the_cached_lower_layer(tiny_model, tmp_path):
+    folder = _touche_folder(tmp_path / "touche")
+    common = ("--train", f"{folder}:training", "--eval", f"{folder}:validation", "--base-model", str(tiny_model),
+              "--epochs", "2", "--batch-size", "8", "--max-length", "16", "--threads", "1", "--train-layers", "1")
+    cached, uncached = _run(*common), _run(*common, "--no-cache-frozen")
+    assert cached["config"]["cache_frozen"] is True and uncached["config"]["cache_frozen"] is False
+    assert cached["steps"] == uncached["steps"] == 6
+    assert cached["base"] == uncached["base"]
 
 
 def test_a_snapshot_export_is_read_through_the_taxonomy(tiny_model, tmp_path):
