@@ -190,6 +190,51 @@ def least_exposed_window(*, campaign: Campaign, value_id: int, size: int, neares
         return [pool_item_id for (pool_item_id,) in cursor.fetchall()]
 
 
+_CANDIDATE_ROWS = (
+    "SELECT pool_item_id, judgments_count + in_flight AS exposure FROM labeling_campaignitem WHERE " + _ELIGIBLE
+)
+_CANDIDATES = f"""
+SELECT array_agg(c.pool_item_id ORDER BY c.part, c.position), array_agg(p.utility ORDER BY c.part, c.position),
+       array_agg(p.utility_se ORDER BY c.part, c.position), array_agg(c.exposure ORDER BY c.part, c.position)
+  FROM (-- the stretch: from id `start` on, then wrapped around to the start of the id range (read only as far as
+        -- needed: the LIMIT stops the UNION ALL as soon as the first part has given enough rows)
+        SELECT pool_item_id, exposure, 0 AS part, row_number() OVER () AS position
+          FROM (({_CANDIDATE_ROWS} AND id >= %(start)s ORDER BY id LIMIT %(stretch)s)
+                UNION ALL
+                ({_CANDIDATE_ROWS} AND id < %(start)s ORDER BY id LIMIT %(stretch)s)
+                LIMIT %(stretch)s) stretch
+        UNION ALL
+        -- ordered by judgments_count alone, the (campaign, value, is_active, judgments_count) index returns the
+        -- first rows without sorting the whole pool
+        SELECT pool_item_id, exposure, 1, row_number() OVER ()
+          FROM ({_CANDIDATE_ROWS} ORDER BY judgments_count LIMIT %(least_exposed)s) least_exposed) c
+  JOIN labeling_poolitem p ON p.id = c.pool_item_id
+"""
+
+
+def candidates_read(
+    *, campaign: Campaign, value_id: int, start: int, stretch: int, least_exposed: int
+) -> tuple[list[int], list[float | None], list[float | None], list[int]]:
+    """The adaptive sampler's candidates, unlocked, as four parallel arrays (pool item ids, published utilities and
+    standard errors, exposure = judgments + open leases): up to `stretch` eligible items from id `start` on, wrapping
+    around the end of the id range, then the `least_exposed` eligible items with the fewest judgments (the two parts
+    may share items). One statement instead of the ORM's union and wrapped read (sampling.candidates_read)."""
+    params = {
+        "campaign": campaign.pk,
+        "value": value_id,
+        "per_item": campaign.judgments_per_item,
+        "start": start,
+        "stretch": stretch,
+        "least_exposed": least_exposed,
+    }
+    with _cursor() as cursor:
+        cursor.execute(_CANDIDATES, params)
+        ids, utilities, se, exposure = cursor.fetchone()
+    if ids is None:  # no eligible item: array_agg of no rows
+        return [], [], [], []
+    return ids, utilities, se, exposure
+
+
 def items_lock(*, campaign: Campaign, value_id: int, pool_item_ids: Sequence[int]) -> list[int]:
     """Those of the given pool items that are eligible, row-locked in id order (SKIP LOCKED: the ones a concurrent
     request holds are left out, and the caller tries its next-best comparison)."""

@@ -303,11 +303,7 @@ def _try_sample(*, campaign: Campaign, annotator, rng: random.Random) -> _Choice
 
 def _sample_value(*, campaign: Campaign, annotator, value_id: int, rng: random.Random):  # type: ignore[no-untyped-def]
     k = campaign.list_size
-    eligible = (
-        CampaignItem.objects.filter(campaign=campaign, value_id=value_id, is_active=True)
-        .alias(exposure=F("judgments_count") + F("in_flight"))
-        .filter(exposure__lt=campaign.judgments_per_item)
-    )
+    eligible = sampling.eligible_items(campaign=campaign, value_id=value_id)
     seen = _SeenKeys(campaign=campaign, annotator=annotator, value_id=value_id)
     window_size = max(MIN_WINDOW, WINDOW_PER_SLOT * k)
     random_partner = True
@@ -421,7 +417,7 @@ def _adaptive_choice(  # type: ignore[no-untyped-def]
         # but take the draw of their random stretch, so that a seeded sampler chooses as it would have.
         rng.randint(*bounds)
         return _AdaptiveOutcome(cold=True)
-    candidates = sampling.candidates_read(eligible=eligible, bounds=bounds, rng=rng)
+    candidates = sampling.candidates_read(campaign=campaign, value_id=value_id, bounds=bounds, rng=rng)
     if not sampling.has_posterior(candidates):
         return _AdaptiveOutcome(cold=True)
     if rng.random() < campaign.random_fraction:

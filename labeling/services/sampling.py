@@ -19,7 +19,8 @@ of the variance of d: largest for items with close utilities (p ≈ ½) and wide
   information is weighted by how crowded its texts' neighbourhoods are (`neighbourhood_weights`).
 
 Nothing here is O(n²): `candidates_read` takes a few hundred eligible items (a random stretch of the id range plus
-the least exposed ones) in one query (two when the stretch wraps around the end of the range), and only the
+the least exposed ones) in one prepared statement on PostgreSQL, as arrays that go straight into numpy (the ORM
+path elsewhere: a query more when the stretch wraps around the end of the range), and only the
 RANKED_LIMIT least certain candidates (weighted by neighbourhood) are paired with every candidate: O(candidates).
 Lists (k > 2) grow greedily from the best pairs: each further item is the candidate with the largest summed
 information with the items already chosen — close in utility to them, with a wide interval.
@@ -32,14 +33,13 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from django.core.cache import cache
-from django.db import connections
-from django.db.models import IntegerField, Max, Min, QuerySet, Value
+from django.db.models import F, Max, Min, QuerySet
 
 from labeling.models import Campaign, CampaignItem
+from labeling.services import annotation_sql
 
 # How many eligible items one request reads and scores: a random stretch of the id range (so every part of a
 # 100K pool gets its turn) plus the least-exposed items (so nothing starves). Scoring is O(candidates) (see
@@ -77,6 +77,29 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Candidates:
+    """Candidates as arrays, in the order they were read: what the scoring takes. NaN marks a missing published
+    utility or standard error."""
+
+    pool_item_ids: np.ndarray
+    utilities: np.ndarray
+    se: np.ndarray
+    exposure: np.ndarray  # judgments_count + in_flight
+
+    @classmethod
+    def of(cls, candidates: Sequence[Candidate]) -> "Candidates":
+        return cls(
+            pool_item_ids=np.array([c.pool_item_id for c in candidates], dtype=np.int64),
+            utilities=np.array([c.utility for c in candidates], dtype=float),
+            se=np.array([c.utility_se for c in candidates], dtype=float),
+            exposure=np.array([c.exposure for c in candidates], dtype=float),
+        )
+
+    def __len__(self) -> int:
+        return int(self.pool_item_ids.size)
+
+
+@dataclass(frozen=True)
 class RankedComparison:
     pool_item_ids: list[int]
     information: float  # expected reduction of posterior variance (summed over the chosen pairs)
@@ -89,9 +112,14 @@ class RankedComparison:
         return f"adaptive: {what} (gap {self.utility_gap:.2f}), max expected information {self.information:.2f}"
 
 
-def has_posterior(candidates: Sequence[Candidate]) -> bool:
+def has_posterior(candidates: Candidates | Sequence[Candidate]) -> bool:
     """Whether any candidate carries a published utility (before the first fit the sampler starts balanced)."""
-    return any(candidate.utility is not None for candidate in candidates)
+    utilities = _as_arrays(candidates).utilities
+    return bool(utilities.size) and not np.isnan(utilities).all()
+
+
+def _as_arrays(candidates: Candidates | Sequence[Candidate]) -> Candidates:
+    return candidates if isinstance(candidates, Candidates) else Candidates.of(candidates)
 
 
 def expected_information(u_i, se_i, u_j, se_j):  # type: ignore[no-untyped-def]
@@ -171,17 +199,18 @@ def _weighted_information(utilities, variances, weights, i, j):  # type: ignore[
 
 
 def ranked_comparisons(
-    candidates: Sequence[Candidate], *, k: int, limit: int = RANKED_LIMIT
+    candidates: Candidates | Sequence[Candidate], *, k: int, limit: int = RANKED_LIMIT
 ) -> Iterator[RankedComparison]:
     """The best comparisons of k items among `candidates`, best first (at most `limit`, each from a different
     starting pair). The caller skips those the annotator has seen and those another request holds."""
-    utilities = np.array([0.0 if c.utility is None else c.utility for c in candidates])
-    se = np.array([UNFITTED_SE if c.utility_se is None or c.utility is None else c.utility_se for c in candidates])
-    exposure = np.array([c.exposure for c in candidates], dtype=float)
-    for chosen, information in ranked_indices(utilities, se, exposure, k=k, limit=limit):
+    arrays = _as_arrays(candidates)
+    unfitted = np.isnan(arrays.utilities)
+    utilities = np.where(unfitted, 0.0, arrays.utilities)
+    se = np.where(unfitted | np.isnan(arrays.se), UNFITTED_SE, arrays.se)
+    for chosen, information in ranked_indices(utilities, se, arrays.exposure, k=k, limit=limit):
         chosen_u = utilities[chosen]
         yield RankedComparison(
-            pool_item_ids=[candidates[i].pool_item_id for i in chosen],
+            pool_item_ids=arrays.pool_item_ids[chosen].tolist(),
             information=information,
             utility_gap=float(chosen_u.max() - chosen_u.min()),
         )
@@ -214,39 +243,67 @@ def campaign_value_ids(*, campaign_id: int) -> list[int]:
     return list(value_ids)
 
 
-def candidates_read(
-    *, eligible: QuerySet[CampaignItem], bounds: tuple[int, int], rng: random.Random
-) -> list[Candidate]:
+def eligible_items(*, campaign: Campaign, value_id: int) -> QuerySet[CampaignItem]:
+    """The campaign items of a value that may still be handed out: active, judgments + open leases below the
+    campaign's judgments_per_item."""
+    return (
+        CampaignItem.objects.filter(campaign=campaign, value_id=value_id, is_active=True)
+        .alias(exposure=F("judgments_count") + F("in_flight"))
+        .filter(exposure__lt=campaign.judgments_per_item)
+    )
+
+
+def candidates_read(*, campaign: Campaign, value_id: int, bounds: tuple[int, int], rng: random.Random) -> Candidates:
     """A random stretch of the eligible items (from a random point of the id range, wrapping around its end) and
-    the least-exposed ones, read together in one query without locks; only the items finally chosen are locked.
-    A second query reads the wrapped part of the stretch when the random point lies near the end of the range."""
-    columns = ("pool_item_id", "pool_item__utility", "pool_item__utility_se", "judgments_count", "in_flight")
+    the least-exposed ones, without locks (only the items finally chosen are locked); one candidate per item, the
+    stretch first. On PostgreSQL one prepared statement returns them as arrays (annotation_sql.candidates_read);
+    elsewhere the ORM reads them (a second query reads the wrapped part of the stretch when the random point lies
+    near the end of the range)."""
     start = rng.randint(bounds[0], bounds[1])
-    stretch = eligible.filter(id__gte=start).order_by("id")
-    # ordered by judgments_count alone, the (campaign, value, is_active, judgments_count) index returns the first
-    # rows without sorting the whole pool (~100 ms at 100K items with in_flight and id as tie-breakers)
-    least_exposed = eligible.order_by("judgments_count")
-    if connections[eligible.db].features.supports_slicing_ordering_in_compound:
-        marked = [
-            part.annotate(part=Value(index, output_field=IntegerField())).values_list(*columns, "part")[:size]
-            for index, (part, size) in enumerate(
-                ((stretch, RANDOM_CANDIDATES), (least_exposed, LEAST_EXPOSED_CANDIDATES))
+    if annotation_sql.enabled():
+        ids, utilities, se, exposure = annotation_sql.candidates_read(
+            campaign=campaign,
+            value_id=value_id,
+            start=start,
+            stretch=RANDOM_CANDIDATES,
+            least_exposed=LEAST_EXPOSED_CANDIDATES,
+        )
+        return _first_of_each(
+            Candidates(
+                pool_item_ids=np.array(ids, dtype=np.int64),
+                utilities=np.array(utilities, dtype=float),
+                se=np.array(se, dtype=float),
+                exposure=np.array(exposure, dtype=float),
             )
-        ]
-        rows = list(marked[0].union(marked[1], all=True))  # one query; the part says where each row came from
-        stretch_rows = [row[:-1] for row in rows if row[-1] == 0]
-        least_rows = [row[:-1] for row in rows if row[-1] == 1]
-    else:  # SQLite (the embedded default) cannot order inside a UNION: two queries
-        stretch_rows = list(stretch.values_list(*columns)[:RANDOM_CANDIDATES])
-        least_rows = list(least_exposed.values_list(*columns)[:LEAST_EXPOSED_CANDIDATES])
+        )
+    return _first_of_each(Candidates.of(_candidates_orm(campaign=campaign, value_id=value_id, start=start)))
+
+
+def _candidates_orm(*, campaign: Campaign, value_id: int, start: int) -> list[Candidate]:
+    eligible = eligible_items(campaign=campaign, value_id=value_id)
+    columns = ("pool_item_id", "pool_item__utility", "pool_item__utility_se", "judgments_count", "in_flight")
+    stretch_rows = list(eligible.filter(id__gte=start).order_by("id").values_list(*columns)[:RANDOM_CANDIDATES])
     if len(stretch_rows) < RANDOM_CANDIDATES:
         wrapped = eligible.filter(id__lt=start).order_by("id").values_list(*columns)
         stretch_rows += wrapped[: RANDOM_CANDIDATES - len(stretch_rows)]
-    # one candidate per item, the stretch first (the parts overlap; the wrapped part is read a moment later)
-    rows: dict[int, tuple[Any, ...]] = {}
-    for row in [*stretch_rows, *least_rows]:
-        rows.setdefault(row[0], row)
+    # ordered by judgments_count alone, the (campaign, value, is_active, judgments_count) index returns the first
+    # rows without sorting the whole pool (~100 ms at 100K items with in_flight and id as tie-breakers)
+    least_rows = list(eligible.order_by("judgments_count").values_list(*columns)[:LEAST_EXPOSED_CANDIDATES])
     return [
         Candidate(pool_item_id=row[0], utility=row[1], utility_se=row[2], exposure=row[3] + row[4])
-        for row in rows.values()
+        for row in [*stretch_rows, *least_rows]
     ]
+
+
+def _first_of_each(candidates: Candidates) -> Candidates:
+    """One candidate per item, at its first place (the stretch and the least-exposed rows overlap)."""
+    _, first = np.unique(candidates.pool_item_ids, return_index=True)
+    if first.size == candidates.pool_item_ids.size:
+        return candidates
+    keep = np.sort(first)
+    return Candidates(
+        pool_item_ids=candidates.pool_item_ids[keep],
+        utilities=candidates.utilities[keep],
+        se=candidates.se[keep],
+        exposure=candidates.exposure[keep],
+    )

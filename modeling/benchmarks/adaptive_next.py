@@ -116,19 +116,11 @@ def _publish_posterior(pool, *, seed: int) -> None:  # type: ignore[no-untyped-d
 
 def _sampler_timing(*, campaign, requests: int, seed: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """The sampler's part of a request on its own: the candidate query and the scoring, CPU and wall-clock ms."""
-    from django.db.models import F
-
-    from labeling.models import CampaignItem
     from labeling.services import sampling
     from modeling.simulation.server import process_cpu_s
 
     value_id = sampling.campaign_value_ids(campaign_id=campaign.pk)[0]
     bounds = sampling.campaign_item_id_bounds(campaign_id=campaign.pk, value_id=value_id)
-    eligible = (
-        CampaignItem.objects.filter(campaign=campaign, value_id=value_id, is_active=True)
-        .alias(exposure=F("judgments_count") + F("in_flight"))
-        .filter(exposure__lt=campaign.judgments_per_item)
-    )
     rng = random.Random(seed)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -136,7 +128,7 @@ def _sampler_timing(*, campaign, requests: int, seed: int) -> dict[str, Any]:  #
     read_ms, read_cpu_ms, read_database_ms, score_cpu_ms, sizes = [], [], [], [], []
     for _ in range(requests):
         wall, cpu, database = time.perf_counter(), time.process_time(), process_cpu_s(backend_pid)
-        candidates = sampling.candidates_read(eligible=eligible, bounds=bounds, rng=rng)
+        candidates = sampling.candidates_read(campaign=campaign, value_id=value_id, bounds=bounds, rng=rng)
         read_ms.append((time.perf_counter() - wall) * 1000)
         read_cpu_ms.append((time.process_time() - cpu) * 1000)
         read_database_ms.append((process_cpu_s(backend_pid) - database) * 1000)

@@ -108,11 +108,40 @@ def test_a_pool_smaller_than_the_sample_is_read_whole_each_text_once(researcher)
     campaign = running_campaign(values=[value], created_by=researcher)
     bounds = campaign_item_id_bounds(campaign_id=campaign.pk, value_id=value.pk)
     for seed in range(5):  # wherever the stretch starts, it wraps around the end of the id range
-        candidates = candidates_read(
-            eligible=CampaignItem.objects.filter(campaign=campaign), bounds=bounds, rng=random.Random(seed)
-        )
-        ids = [candidate.pool_item_id for candidate in candidates]
+        candidates = candidates_read(campaign=campaign, value_id=value.pk, bounds=bounds, rng=random.Random(seed))
+        ids = candidates.pool_item_ids.tolist()
         assert sorted(ids) == sorted(PoolItem.objects.filter(value=value).values_list("id", flat=True))
+
+
+def test_the_candidates_statement_reads_what_the_orm_reads(researcher, monkeypatch):
+    from labeling.services import annotation_sql, sampling
+
+    if not annotation_sql.enabled():
+        pytest.skip("the hand-written candidates statement is PostgreSQL's")
+    value, other = value_with_pool(n_items=700), value_with_pool(n_items=30)
+    campaign = running_campaign(values=[value, other], created_by=researcher, judgments_per_item=5)
+    ids = list(PoolItem.objects.filter(value=value).order_by("id").values_list("id", flat=True))
+    rng = random.Random(7)
+    for index, item in enumerate(ids):  # ties in judgments_count, retired and fully leased items, some unfitted
+        CampaignItem.objects.filter(campaign=campaign, pool_item_id=item).update(
+            judgments_count=rng.randint(0, 4), in_flight=rng.randint(0, 2), is_active=index % 37 != 0
+        )
+    PoolItem.objects.filter(pk__in=ids[::3]).update(utility=Random() * 4, utility_se=Random() + 0.1)
+    bounds = sampling.campaign_item_id_bounds(campaign_id=campaign.pk, value_id=value.pk)
+
+    def read(seed: int) -> sampling.Candidates:
+        return sampling.candidates_read(campaign=campaign, value_id=value.pk, bounds=bounds, rng=random.Random(seed))
+
+    statement = [read(seed) for seed in range(12)]  # some stretches start near the end and wrap around
+    monkeypatch.setattr(annotation_sql, "enabled", lambda: False)
+    for seed, candidates in enumerate(statement):
+        orm = read(seed)
+        assert candidates.pool_item_ids.tolist() == orm.pool_item_ids.tolist()
+        for name in ("utilities", "se", "exposure"):
+            np.testing.assert_array_equal(getattr(candidates, name), getattr(orm, name))
+        assert [r.pool_item_ids for r in sampling.ranked_comparisons(candidates, k=2)] == [
+            r.pool_item_ids for r in sampling.ranked_comparisons(orm, k=2)
+        ]
 
 
 # --- adaptive selection inside `next` ----------------------------------------------------------------------------
