@@ -91,6 +91,10 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend with the per-request user lookup as one prepared statement on PostgreSQL (accounts/backends.py).
+# Sessions record the backend that logged them in: those of django.contrib.auth's ModelBackend, from before this
+# setting, end once and their users log in again.
+AUTHENTICATION_BACKENDS = ["accounts.backends.UserBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"

@@ -8,35 +8,19 @@ data-modifying CTEs); plain reads are written so that both databases run them.
 
 import json
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import connection
-from django.db.models import Model
 
+from common.statements import columns as _columns
+from common.statements import cursor as _cursor
+from common.statements import instance as _instance
 from labeling.models import Assignment, Campaign, CampaignMember, Judgment
-
-M = TypeVar("M", bound=Model)
 
 
 def enabled() -> bool:
     """Whether the hand-written PostgreSQL statements serve the hot path (tests switch them off to cover the ORM)."""
     return connection.vendor == "postgresql"
-
-
-# --- rows → model instances -------------------------------------------------------------------------------------
-
-
-def _columns(model: type[Model], alias: str) -> str:
-    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
-
-
-def _instance(model: type[M], row: Sequence[Any]) -> M:
-    """A model instance from a row of `_columns(model)`, converted as the ORM converts (JSON text → objects)."""
-    values = []
-    for field, raw in zip(model._meta.concrete_fields, row, strict=False):
-        convert = getattr(field, "from_db_value", None)
-        values.append(convert(raw, None, connection) if convert is not None and raw is not None else raw)
-    return model.from_db(connection.alias, None, values)
 
 
 def _placeholders(values: Sequence[Any]) -> str:
@@ -58,22 +42,6 @@ def _pipelined(*statements: tuple[str, Any]) -> list[Any]:
         with cursor:
             rows.append(cursor.fetchone())
     return rows
-
-
-def _cursor() -> Any:
-    """On PostgreSQL, a cursor that binds parameters on the server: psycopg then prepares a statement the
-    connection has run a few times (its prepare_threshold), and PostgreSQL stops parsing and planning it for every
-    request — Django's own cursors bind on the client, so each of their statements is parsed and planned anew.
-    Wrapped as Django wraps its cursors: errors, query logs and query counts see these statements too."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = ServerBindingCursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 # --- next ---------------------------------------------------------------------------------------------------------
