@@ -16,9 +16,12 @@ def _isolated_files_and_cache(settings, tmp_path):
     Redis database that outlives a test (throttles, rate limits, cached reads would leak between tests)."""
     from django.core.cache import cache
 
+    from labeling.services.sampling import process_facts_clear
+
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MODELING_ARTIFACTS_DIR = tmp_path / "artifacts"
     cache.clear()
+    process_facts_clear()  # the campaigns' fixed facts each process keeps besides the cache
 
 
 @pytest.fixture

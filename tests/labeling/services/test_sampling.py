@@ -290,3 +290,19 @@ def test_next_on_a_100k_item_pool_is_a_handful_of_queries(researcher, annotator,
     assert CampaignItem.objects.filter(campaign=campaign, in_flight=1).count() == 2
     # loose on purpose (shared 2-core machine): the benchmark measures p95, this only catches a pool-wide scan
     assert elapsed < 1.0
+
+
+def test_a_campaigns_values_and_id_bounds_are_kept_in_the_process(researcher, django_assert_num_queries):
+    from django.core.cache import cache
+
+    from labeling.services.sampling import campaign_item_id_bounds, campaign_value_ids
+
+    value = value_with_pool(n_items=5)
+    campaign = running_campaign(values=[value], created_by=researcher)
+    bounds = campaign_item_id_bounds(campaign_id=campaign.pk, value_id=value.pk)
+    assert campaign_value_ids(campaign_id=campaign.pk) == [value.pk]
+    cache.clear()  # neither Redis nor the database is asked again
+    with django_assert_num_queries(0):
+        assert campaign_item_id_bounds(campaign_id=campaign.pk, value_id=value.pk) == bounds
+        assert campaign_value_ids(campaign_id=campaign.pk) == [value.pk]
+    assert cache.get(f"valueflow:campaign-values:{campaign.pk}") is None
