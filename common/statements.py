@@ -3,6 +3,7 @@ connection repeats) and the conversion of a row to a model instance as the ORM c
 compiling an ORM query costs more CPU than PostgreSQL spends answering it (docs/benchmarks.md, "Annotation
 throughput"): labeling.services.annotation_sql and the session's user lookup (accounts.backends)."""
 
+import functools
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -26,17 +27,31 @@ def instance(model: type[M], row: Sequence[Any]) -> M:
     return model.from_db(connection.alias, None, values)
 
 
-def cursor() -> Any:
+def cursor(*, binary: bool = False) -> Any:
     """On PostgreSQL, a cursor that binds parameters on the server: psycopg then prepares a statement the
     connection has run a few times (its prepare_threshold), and PostgreSQL stops parsing and planning it for every
     request — Django's own cursors bind on the client, so each of their statements is parsed and planned anew.
-    Wrapped as Django wraps its cursors: errors, query logs and query counts see these statements too."""
+    Wrapped as Django wraps its cursors: errors, query logs and query counts see these statements too. `binary`:
+    results in PostgreSQL's binary format (no number ↔ text conversion on either side: worth it for long arrays)."""
     if connection.vendor != "postgresql":
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    raw = ServerBindingCursor(connection.connection)
+    raw = _cursor_class(binary=binary)(connection.connection)
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+
+
+@functools.cache
+def _cursor_class(*, binary: bool) -> Any:
+    # imported here: psycopg is needed on PostgreSQL only
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    if not binary:
+        return ServerBindingCursor
+
+    class BinaryResultsCursor(ServerBindingCursor):  # type: ignore[misc]
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            return super().execute(query, params, **{"binary": True, **kwargs})
+
+    return BinaryResultsCursor
