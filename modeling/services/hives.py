@@ -231,6 +231,13 @@ def _active_training_job() -> Job | None:
     return Job.objects.filter(dedupe_key=TRAIN_DEDUPE_KEY, status__in=Job.ACTIVE_STATUSES).first()
 
 
+def hives_training_defaults() -> dict[str, Any]:
+    """The settings a training run gets for what it does not set: TrainConfig's defaults and the held-out share."""
+    from modeling.ml.hives.train import TrainConfig  # torch is imported only where training happens
+
+    return {**asdict(TrainConfig()), "held_out_fraction": HELD_OUT_FRACTION}
+
+
 def _validated_hyperparameters(raw: dict[str, Any]) -> dict[str, Any]:
     from modeling.ml.hives.train import TrainConfig  # torch is imported only where training happens
 

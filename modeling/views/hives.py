@@ -18,6 +18,7 @@ from modeling.models import EmbeddingModel
 from modeling.services.hives import (
     METRIC_NAMES,
     hives_base_version_create,
+    hives_training_defaults,
     hives_training_start,
     hives_version_get,
     hives_version_list,
@@ -33,24 +34,24 @@ BAR_WIDTH = 260
 
 class TrainForm(forms.Form):
     stage1_epochs = forms.FloatField(
-        min_value=0.05, max_value=50, initial=1.0, label="Stage 1 epochs",
+        min_value=0.05, max_value=50, label="Stage 1 epochs",
         help_text="Passes over the labelled texts with the hierarchical contrastive loss.",
     )
     stage2_steps = forms.IntegerField(
-        min_value=0, max_value=100000, initial=0, label="Stage 2 steps",
+        min_value=0, max_value=100000, label="Stage 2 steps",
         help_text="Cross-theory alignment steps (individual anchors and concepts) after Stage 1; 0 skips Stage 2.",
     )
     tau = forms.FloatField(
-        min_value=0.01, max_value=2.0, initial=0.1, label="Temperature τ",
+        min_value=0.01, max_value=2.0, label="Temperature τ",
         help_text="Stage 1 temperature; the paper's 0.1. With the small default encoder 0.5 learned faster in our "
         "benchmark (docs/benchmarks.md).",
     )
     train_layers = forms.IntegerField(
-        min_value=0, max_value=64, initial=0, label="Layers to train",
+        min_value=0, max_value=64, label="Layers to train",
         help_text="Train only the top N transformer layers (0: all). Fewer layers train faster on a CPU.",
     )
     held_out_fraction = forms.FloatField(
-        min_value=0.05, max_value=0.5, initial=0.2, label="Held-out share",
+        min_value=0.05, max_value=0.5, label="Held-out share",
         help_text="Texts kept out of training to measure the new version, the base model and the version in use.",
     )
     seed = forms.IntegerField(
@@ -61,10 +62,18 @@ class TrainForm(forms.Form):
         help_text="A local model folder or a cached model name; empty: the platform's default (all-MiniLM-L6-v2).",
     )
 
+    # The settings the form sends with each run; they start at the training jobs' defaults.
+    SETTINGS = ("stage1_epochs", "stage2_steps", "tau", "train_layers", "held_out_fraction")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        defaults = hives_training_defaults()
+        for name in self.SETTINGS:
+            self.fields[name].initial = defaults[name]
+
     def hyperparameters(self) -> dict[str, Any]:
         data = self.cleaned_data
-        keys = ("stage1_epochs", "stage2_steps", "tau", "train_layers", "held_out_fraction")
-        chosen = {key: data[key] for key in keys}
+        chosen = {key: data[key] for key in self.SETTINGS}
         if data.get("seed") is not None:
             chosen["seed"] = data["seed"]
         return chosen

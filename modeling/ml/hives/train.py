@@ -369,6 +369,8 @@ def freeze_lower_layers(model: Any, train_layers: int) -> None:
 
 
 def _check_resumable(saved: dict[str, Any], current: dict[str, Any], path: Path | None) -> None:
+    # A checkpoint written before a setting existed lacks its key; it was trained with that setting's default.
+    saved = {**asdict(TrainConfig()), **saved}
     changed = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
     changed = [key for key in changed if key not in _RESUMABLE_CHANGES]
     if changed:

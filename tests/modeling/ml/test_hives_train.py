@@ -71,6 +71,28 @@ def test_resuming_with_other_hyperparameters_is_refused(tiny_model, tmp_path):
               checkpoint_dir=tmp_path)
 
 
+def test_a_checkpoint_from_before_a_setting_existed_resumes_with_that_settings_default(tiny_model, tmp_path):
+    examples = synthetic_examples(texts_per_path=4)
+
+    def crash_after_the_first_checkpoint(step: int, total: int, loss: float) -> None:
+        if step == 5:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(Encoder.load(str(tiny_model), max_length=32), examples, config(stage1_steps=6), checkpoint_dir=tmp_path,
+              on_step=crash_after_the_first_checkpoint)
+    saved = load_checkpoint(tmp_path)
+    del saved["config"]["cache_frozen"]  # written before the setting existed
+    torch.save(saved, tmp_path / CHECKPOINT_NAME)
+
+    resumed = train(Encoder.load(str(tiny_model), max_length=32), examples, config(stage1_steps=6),
+                    checkpoint_dir=tmp_path)
+    assert resumed.resumed_from == 4 and resumed.steps == 6
+    with pytest.raises(ValueError, match=r"other hyperparameters \(cache_frozen: True → False"):
+        train(Encoder.load(str(tiny_model), max_length=32), examples, config(stage1_steps=6, cache_frozen=False),
+              checkpoint_dir=tmp_path)
+
+
 def test_stage2_runs_after_stage1_with_its_own_learning_rate(tiny_model):
     from dataclasses import replace
 

@@ -1,13 +1,16 @@
 """The HiVES pages: versions with the train form (errors come back in place), a version's metrics beside the base
 model with its loss curve, pinning, and the profile page's per-theory drawing."""
 
+import re
+
 import pytest
 import torch
 
 from common.services import job_run
 from labeling.services.taxonomy import taxonomy_load
 from modeling.models import EmbeddingModel
-from modeling.services.hives import hives_base_version_create
+from modeling.ml.hives.train import TrainConfig
+from modeling.services.hives import HELD_OUT_FRACTION, hives_base_version_create
 from tests.modeling.hives_helpers import import_platform_texts, tiny_model_dir
 
 torch.set_num_threads(1)
@@ -53,6 +56,21 @@ def test_the_versions_page_starts_training_and_shows_form_errors_in_place(labell
     assert b'data-testid="loss-curve"' in detail.content and b"<polyline" in detail.content
     assert b"rank_acc" in detail.content and b"Base model" in detail.content
     assert b'hx-trigger="every 2s"' not in detail.content, "a finished version stops polling"
+
+
+def test_the_train_form_starts_at_the_training_defaults(labelled, researcher_client):
+    defaults = TrainConfig()
+    page = researcher_client.get("/modeling/hives/").content.decode()
+    shown = dict(re.findall(r'name="(stage1_epochs|stage2_steps|tau|train_layers|held_out_fraction)" value="([^"]*)"',
+                            page))
+    assert shown == {"stage1_epochs": str(defaults.stage1_epochs), "stage2_steps": str(defaults.stage2_steps),
+                     "tau": str(defaults.tau), "train_layers": str(defaults.train_layers),
+                     "held_out_fraction": str(HELD_OUT_FRACTION)}
+
+    researcher_client.post("/modeling/hives/", shown)  # the form submitted as it came
+    sent = EmbeddingModel.objects.get().hyperparameters
+    assert (sent["stage1_epochs"], sent["tau"], sent["train_layers"], sent["lr"]) == (
+        defaults.stage1_epochs, defaults.tau, defaults.train_layers, defaults.lr)
 
 
 def test_pinning_from_the_page(labelled, researcher_client):
