@@ -109,7 +109,7 @@ def crowd_start(request: HttpRequest, campaign_id: int) -> HttpResponse:
         session = crowd_session_start(campaign=campaign, arrival=arrival)
     except ApplicationError as exc:
         return _message(request, title="This study cannot start", text=exc.message, status=exc.status_code)
-    login(request, session.annotator, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, session.annotator, backend="accounts.backends.UserBackend")
     return _continue(request, session)
 
 
