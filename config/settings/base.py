@@ -213,7 +213,9 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "common.logging.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain"}
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "valueflow.audit": {"level": "INFO"}},
 }
@@ -265,4 +267,7 @@ CELERY_BEAT_SCHEDULE["hives-retrain-check"] = {"task": "modeling.tasks.check_hiv
 
 # --- steering evaluations -------------------------------------------------------------------------------------
 # Human-judged evaluations are scored as their probe campaigns' judgments arrive.
-CELERY_BEAT_SCHEDULE["evaluations-collect-human"] = {"task": "modeling.tasks.evaluations_collect_human", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["evaluations-collect-human"] = {
+    "task": "modeling.tasks.evaluations_collect_human",
+    "schedule": 60.0,
+}

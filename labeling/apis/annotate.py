@@ -138,7 +138,9 @@ class AssignmentSubmitApi(APIView):
         if "answer" in data:
             assignment = assignment_of_annotator(assignment_id=assignment_id, annotator=request.user)
             if assignment is None:
-                raise ApplicationError("No such assignment for you.", extra={"assignment_id": assignment_id}, status_code=404)
+                raise ApplicationError(
+                    "No such assignment for you.", extra={"assignment_id": assignment_id}, status_code=404
+                )
             ordering, kind = ordering_for_pair(assignment=assignment, answer=data["answer"])
         else:
             ordering, kind = data["ordering"], data["kind"]

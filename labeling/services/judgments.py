@@ -55,7 +55,9 @@ def judgment_submit(
             locked = Assignment.objects.select_for_update(of=("self",)).select_related("campaign")
             assignment = locked.filter(pk=assignment_id).first()
         if assignment is None or assignment.annotator_id != annotator.pk:
-            raise ApplicationError("No such assignment for you.", extra={"assignment_id": assignment_id}, status_code=404)
+            raise ApplicationError(
+                "No such assignment for you.", extra={"assignment_id": assignment_id}, status_code=404
+            )
         campaign = assignment.campaign
         groups = _validated_ordering(assignment=assignment, campaign=campaign, ordering=ordering, kind=kind)
         # An open lease has no judgment yet (submitting closes it in the same transaction), so only a closed one
@@ -216,7 +218,10 @@ def _do_stopping_rule(*, campaign: Campaign, items) -> int:  # type: ignore[no-u
     judgments, or a published 95 % interval at most ci_width_target intensity points wide. One UPDATE."""
     stop = Q(judgments_count__gte=campaign.judgments_per_item)
     if campaign.ci_width_target is not None:
-        stop |= Q(pool_item__ci_low__isnull=False, pool_item__ci_high__lte=F("pool_item__ci_low") + campaign.ci_width_target)
+        stop |= Q(
+            pool_item__ci_low__isnull=False,
+            pool_item__ci_high__lte=F("pool_item__ci_low") + campaign.ci_width_target,
+        )
     return CampaignItem.objects.filter(pk__in=items.filter(stop, is_active=True).values("pk")).update(is_active=False)
 
 

@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--next-requests", type=_positive_int, default=300, help="`next` requests timed")
     parser.add_argument("--next-annotators", type=_positive_int, default=10, help="annotators asking in turn")
     parser.add_argument("--clone-database", action="store_true",
-                        help="--next-latency: copy the current (migrated, empty, idle) database instead of migrating one")
+                        help="--next-latency: copy the current (migrated, empty, idle) database instead of "
+                        "migrating one")
 
 
 def run(options: dict[str, Any]) -> dict[str, Any]:

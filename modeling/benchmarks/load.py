@@ -226,7 +226,9 @@ def database_cpu_by_backend(database_name: str) -> dict[str, float]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database_name])
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database_name]
+        )
         pids = [str(row[0]) for row in cursor.fetchall()]
     ticks = os.sysconf("SC_CLK_TCK")
     return {pid: (int(fields[11]) + int(fields[12])) / ticks for pid in pids if (fields := _proc_stat(pid))}

@@ -16,7 +16,8 @@ In a throwaway database it builds what an evaluation needs, the way the platform
 Then it creates, launches and runs the evaluation job in this process (the same code a worker runs) and prints
 `seconds` (the evaluation job: loading the model, generating, judging, scoring, reporting) with the CPU seconds it
 used and the machine's load average (wall-clock time on a shared machine grows with everyone else's work),
-`setup_seconds`, and the report's headline figures. `--model tiny-random-llama` and a small `--hives-base-model` make a quick smoke run.
+`setup_seconds`, and the report's headline figures. `--model tiny-random-llama` and a small `--hives-base-model`
+make a quick smoke run.
 """
 
 from __future__ import annotations

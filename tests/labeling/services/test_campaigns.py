@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 
 def test_campaign_create_puts_every_pool_item_in_the_campaign_with_versioned_instructions(researcher):
     value = value_with_pool(n_items=12)
-    campaign = campaign_create(settings=CampaignSettings(name="Benevolence pilot"), values=[value], created_by=researcher)
+    campaign = campaign_create(
+        settings=CampaignSettings(name="Benevolence pilot"), values=[value], created_by=researcher
+    )
     assert campaign.status == Campaign.Status.DRAFT
     assert CampaignItem.objects.filter(campaign=campaign).count() == 12
     assert campaign.instruction_versions.get().version == 1

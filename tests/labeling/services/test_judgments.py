@@ -49,7 +49,9 @@ class TestSubmit:
 
     def test_a_different_answer_to_a_judged_lease_is_a_conflict(self, pair_campaign, annotator):
         lease = assignment_next(campaign=pair_campaign, annotator=annotator).assignment
-        judgment_submit(assignment_id=lease.pk, annotator=annotator, ordering=ordering_for_pair(assignment=lease, answer="1")[0])
+        judgment_submit(
+            assignment_id=lease.pk, annotator=annotator, ordering=ordering_for_pair(assignment=lease, answer="1")[0]
+        )
         with pytest.raises(ApplicationError) as error:
             judgment_submit(assignment_id=lease.pk, annotator=annotator,
                             ordering=ordering_for_pair(assignment=lease, answer="2")[0])
@@ -119,7 +121,9 @@ class TestSubmit:
 @pytest.mark.django_db
 def test_undo_retracts_the_last_judgment_and_shows_the_comparison_again(pair_campaign, annotator):
     lease = assignment_next(campaign=pair_campaign, annotator=annotator).assignment
-    judgment = judgment_submit(assignment_id=lease.pk, annotator=annotator, ordering=[[i] for i in lease.item_ids]).judgment
+    judgment = judgment_submit(
+        assignment_id=lease.pk, annotator=annotator, ordering=[[i] for i in lease.item_ids]
+    ).judgment
     again = judgment_undo(judgment_id=judgment.pk, annotator=annotator)
     assert JudgmentRetraction.objects.filter(judgment=judgment).exists()
     assert again.item_ids == lease.item_ids
@@ -132,7 +136,9 @@ def test_undo_retracts_the_last_judgment_and_shows_the_comparison_again(pair_cam
 @pytest.mark.django_db
 def test_undo_only_within_the_window(pair_campaign, annotator):
     lease = assignment_next(campaign=pair_campaign, annotator=annotator).assignment
-    judgment = judgment_submit(assignment_id=lease.pk, annotator=annotator, ordering=[[i] for i in lease.item_ids]).judgment
+    judgment = judgment_submit(
+        assignment_id=lease.pk, annotator=annotator, ordering=[[i] for i in lease.item_ids]
+    ).judgment
     Judgment.objects.filter(pk=judgment.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     with pytest.raises(ApplicationError, match="seconds only"):
         judgment_undo(judgment_id=judgment.pk, annotator=annotator)
@@ -144,7 +150,9 @@ def test_concurrent_annotators_get_no_double_issued_lease_and_lose_no_judgment(r
     judgments_per_item judgments, every submitted answer is stored exactly once."""
     value = value_with_pool(n_items=30)
     campaign = running_campaign(values=[value], created_by=researcher, judgments_per_item=3)
-    annotators = [user_create(username=f"crowd{i}", password="x-pass-12345", role=User.Role.ANNOTATOR) for i in range(8)]
+    annotators = [
+        user_create(username=f"crowd{i}", password="x-pass-12345", role=User.Role.ANNOTATOR) for i in range(8)
+    ]
     submitted: list[int] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -191,7 +199,9 @@ def test_a_comparison_released_by_an_undo_can_be_handed_out_again(researcher, an
     """Undo releases the lease handed out after the undone answer; its items must stay reachable."""
     campaign = running_campaign(values=[value_with_pool(n_items=6)], created_by=researcher, judgments_per_item=1)
     first = assignment_next(campaign=campaign, annotator=annotator).assignment
-    judgment = judgment_submit(assignment_id=first.pk, annotator=annotator, ordering=[[i] for i in first.item_ids]).judgment
+    judgment = judgment_submit(
+        assignment_id=first.pk, annotator=annotator, ordering=[[i] for i in first.item_ids]
+    ).judgment
     pending = assignment_next(campaign=campaign, annotator=annotator).assignment
     again = judgment_undo(judgment_id=judgment.pk, annotator=annotator)
     pending.refresh_from_db()

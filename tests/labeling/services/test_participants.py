@@ -23,7 +23,8 @@ from tests.factories.labeling import running_campaign, value_with_pool
 def campaign_with_two_annotators(researcher, annotator, other_annotator):
     value = value_with_pool(n_items=10, value_key="care")
     campaign = running_campaign(values=[value], created_by=researcher, allow_ties=False, judgments_per_item=3)
-    truth = {item_id: float(i) for i, item_id in enumerate(value.pool_items.order_by("id").values_list("id", flat=True))}
+    item_ids = value.pool_items.order_by("id").values_list("id", flat=True)
+    truth = {item_id: float(i) for i, item_id in enumerate(item_ids)}
     judge_through_services(campaign=campaign, annotator=annotator, truth=truth, n=6, seed=1)
     judge_through_services(campaign=campaign, annotator=other_annotator, truth=truth, n=5, seed=2)
     return value, campaign
@@ -74,7 +75,9 @@ def test_items_retired_by_the_stopping_rule_are_asked_again_when_their_judgments
         assert item.is_active == (item.judgments_count < campaign.judgments_per_item)
 
 
-def test_the_fit_after_a_withdrawal_leaves_the_participant_out(campaign_with_two_annotators, annotator, other_annotator):
+def test_the_fit_after_a_withdrawal_leaves_the_participant_out(
+    campaign_with_two_annotators, annotator, other_annotator
+):
     value, _ = campaign_with_two_annotators
     before = fit_value(value_id=value.pk)
     assert before.n_judgments == 11
@@ -83,7 +86,8 @@ def test_the_fit_after_a_withdrawal_leaves_the_participant_out(campaign_with_two
     participant_withdraw(user=annotator)
     after = fit_value(value_id=value.pk)
     assert after.n_judgments == 5
-    assert set(AnnotatorEstimate.objects.filter(fit=after).values_list("annotator_id", flat=True)) == {other_annotator.pk}
+    fitted = AnnotatorEstimate.objects.filter(fit=after).values_list("annotator_id", flat=True)
+    assert set(fitted) == {other_annotator.pk}
     assert value.published_fit.fit_id == after.pk
 
 

@@ -23,7 +23,8 @@ def test_a_probe_campaign_holds_only_its_probes_and_anchors_and_shares_identical
     assert campaign.status == Campaign.Status.RUNNING and campaign.protocol == Campaign.Protocol.LISTWISE
     assert campaign.list_size == 4 and not campaign.allow_ties and campaign.judgments_per_item == 2
     assert campaign.instruction_versions.get().version == 1
-    assert built.probe_item_of[(1, value.pk)] == built.probe_item_of[(2, value.pk)] != built.probe_item_of[(3, value.pk)]
+    probe_of = built.probe_item_of
+    assert probe_of[(1, value.pk)] == probe_of[(2, value.pk)] != probe_of[(3, value.pk)]
     probe_pool = PoolItem.objects.filter(pk__in=built.probe_item_of.values())
     assert probe_pool.count() == 2 and all(item.is_probe and item.source == "test" for item in probe_pool)
     items = CampaignItem.objects.filter(campaign=campaign)

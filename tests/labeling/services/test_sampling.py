@@ -250,10 +250,10 @@ def _grow_pool(*, campaign, value, n: int) -> None:
     shape the importer and campaign_create write."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """INSERT INTO labeling_text (content, content_hash, language, source, licence, metadata, created_at)
-               SELECT 'Pool text ' || g || ' of %(tag)s.', md5('%(tag)s-' || g) || md5('more-' || g), 'en', '', '',
-                      '{}'::jsonb, now()
-               FROM generate_series(1, %(n)s) AS g""" % {"tag": f"v{value.pk}", "n": int(n)}
+            f"""INSERT INTO labeling_text (content, content_hash, language, source, licence, metadata, created_at)
+               SELECT 'Pool text ' || g || ' of v{int(value.pk)}.', md5('v{int(value.pk)}-' || g) || md5('more-' || g),
+                      'en', '', '', '{{}}'::jsonb, now()
+               FROM generate_series(1, {int(n)}) AS g"""
         )
         cursor.execute(
             """INSERT INTO labeling_poolitem (value_id, text_id, source, is_probe, created_at, utility, utility_se)
