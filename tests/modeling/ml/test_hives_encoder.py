@@ -75,15 +75,16 @@ def test_the_packaged_base_model_embeds_and_a_tiny_training_run_lowers_the_loss(
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
     examples = synthetic_examples(texts_per_path=4, with_opposing=False)
-    before = _loss_on(encoder, examples)
     config = TrainConfig(stage1_steps=6, batch_size=8, n_positives=3, lr=5e-5, max_length=24, seed=1)
+    before = _loss_on(encoder, examples, tau=config.tau)
     result = train(encoder, examples, config)
     assert result.steps == 6
-    assert _loss_on(encoder, examples) < before
+    assert _loss_on(encoder, examples, tau=config.tau) < before
 
 
-def _loss_on(encoder: Encoder, examples) -> float:
-    """The Stage 1 loss of every example at once, in eval mode (no dropout): a fixed yardstick."""
+def _loss_on(encoder: Encoder, examples, *, tau: float) -> float:
+    """The Stage 1 loss (at the training temperature) of every example at once, in eval mode (no dropout): a fixed
+    yardstick."""
     from modeling.ml.hives.data import LabelArrays
     from modeling.ml.hives.losses import hierarchical_supcon_loss
 
@@ -91,5 +92,5 @@ def _loss_on(encoder: Encoder, examples) -> float:
     vectors = torch.as_tensor(encoder.encode([labels.texts[i] for i in labels.text_index]))
     return hierarchical_supcon_loss(
         vectors, torch.as_tensor(labels.level_ids), torch.as_tensor(labels.directions),
-        torch.as_tensor(labels.text_index),
+        torch.as_tensor(labels.text_index), tau=tau,
     ).total.item()
