@@ -8,8 +8,8 @@ import torch
 
 from common.services import job_run
 from labeling.services.taxonomy import taxonomy_load
-from modeling.models import EmbeddingModel
 from modeling.ml.hives.train import TrainConfig
+from modeling.models import EmbeddingModel
 from modeling.services.hives import HELD_OUT_FRACTION, hives_base_version_create
 from tests.modeling.hives_helpers import import_platform_texts, tiny_model_dir
 
