@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from accounts.models import User
 from common.services import job_run
 from modeling.ml.llm.tiny import TINY_MODEL_ID
-from modeling.models import SteeringEvaluation
+from modeling.models import SteeredResponse, SteeringEvaluation
 from modeling.services.backends import backend_create
 from tests.browser.test_shell import log_in_by_keyboard
 from tests.modeling.evaluation_helpers import hives_judge_ready, publish_prior_fit, scored_value, small_query_set
@@ -66,6 +66,9 @@ def test_an_admin_launches_an_evaluation_and_reaches_its_report(
     expect(page.get_by_test_id("evaluation-status")).to_have_text("Finished", timeout=15_000)
     report = page.get_by_test_id("evaluation-report")
     expect(report.get_by_test_id("dose-response")).to_have_count(1)
-    expect(report.get_by_test_id("windows-judged")).to_contain_text("36 (0 unreadable")
+    # 3 windows per response; the tiny random model now and then samples an empty answer, which is not judged
+    answered = SteeredResponse.objects.filter(evaluation=evaluation).exclude(response="").count()
+    assert answered >= 10
+    expect(report.get_by_test_id("windows-judged")).to_contain_text(f"{3 * answered} (0 unreadable")
     expect(report.get_by_test_id("export-scores")).to_be_visible()
     page.screenshot(path=str(screenshot_dir / "evaluation-report.png"), full_page=True)
