@@ -323,10 +323,18 @@ def test_outlier_test_on_a_campaign_flags_the_adversary_against_the_published_or
     bad = _member(campaign, adversary)
     assert bad.qc["outlier"]["flagged"] and bad.qc["outlier"]["disagreement"] == 1.0
     assert "outlier" in _flags(bad) and bad.state == CampaignMember.State.PAUSED
-    for who in crowd:
-        member = _member(campaign, who)
-        assert member.qc["outlier"]["votes"] == 60
-        assert not member.qc["outlier"]["flagged"] and member.state == CampaignMember.State.ACTIVE
+    honest = [_member(campaign, who) for who in crowd]
+    assert all(member.qc["outlier"]["votes"] == 60 for member in honest)
+    # The test runs at α = 0.05 per annotator and randomises its p-values with a seed made of the campaign's and the
+    # annotator's ids, which change from run to run. An honest annotator whose first votes happen to go against
+    # clear orders is flagged for some seeds: in these votes one of the six is, for about 10 % of seeds (measured
+    # over 4 000 seeds). Three of six flagged would come about once in a million runs; a fault that flags honest
+    # work (the wrong bins, the annotator's own votes in the reference) flags most of them.
+    flagged = [member for member in honest if member.qc["outlier"]["flagged"]]
+    assert len(flagged) <= 2
+    for member in honest:  # an outlier flag pauses, and nothing else in honest work does
+        assert _flags(member) <= {"outlier"}
+        assert (member.state == CampaignMember.State.PAUSED) == (member in flagged)
 
 
 # --- review -----------------------------------------------------------------------------------------------------
