@@ -97,7 +97,8 @@ class CampaignInstructions(models.Model):
 class CampaignItem(models.Model):
     """A pool item taking part in a campaign, with the exposure counters the sampler balances on."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
+    # indexed by the unique constraint and the sampler's index, both campaign first
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items", db_index=False)
     pool_item = models.ForeignKey(PoolItem, on_delete=models.CASCADE, related_name="campaign_items")
     value = models.ForeignKey(Value, on_delete=models.PROTECT, related_name="+")  # = pool_item.value, denormalised
     judgments_count = models.PositiveIntegerField(default=0)

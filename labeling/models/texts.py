@@ -31,7 +31,8 @@ class PoolItem(models.Model):
         NEUTRAL = 0, "Neutral"
         SUPPORTS = 1, "Supports"
 
-    value = models.ForeignKey(Value, on_delete=models.PROTECT, related_name="pool_items")
+    # indexed by the unique constraint and Meta.indexes, value first
+    value = models.ForeignKey(Value, on_delete=models.PROTECT, related_name="pool_items", db_index=False)
     text = models.ForeignKey(Text, on_delete=models.CASCADE, related_name="pool_items")
     direction = models.SmallIntegerField(choices=Direction.choices, null=True, blank=True)
     # An intensity in [-10, 10] that came with the import (e.g. a public VIDB final_rating); a prior, not a fit.
@@ -52,7 +53,12 @@ class PoolItem(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["value", "text"], name="pool_item_unique_value_text")]
-        indexes = [models.Index(fields=["value", "intensity"])]
+        indexes = [
+            models.Index(fields=["value", "intensity"]),
+            # "does this value have a published fit yet?", asked by every adaptive `next`: one index probe instead
+            # of a scan of the value's whole pool before its first fit
+            models.Index(fields=["value"], condition=models.Q(utility__isnull=False), name="pool_item_scored"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.value.key}: {self.text}"

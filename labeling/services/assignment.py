@@ -412,7 +412,7 @@ def _adaptive_choice(  # type: ignore[no-untyped-def]
     bounds = sampling.campaign_item_id_bounds(campaign_id=campaign.pk, value_id=value_id)
     if bounds is None:
         return _AdaptiveOutcome(cold=True)
-    if not annotation_sql.value_has_posterior(value_id=value_id):
+    if not sampling.value_has_posterior(value_id=value_id):
         # No published utility on any of the value's items, so none among the candidates either: skip reading them,
         # but take the draw of their random stretch, so that a seeded sampler chooses as it would have.
         rng.randint(*bounds)

@@ -248,6 +248,18 @@ def campaign_value_ids(*, campaign_id: int) -> list[int]:
     return list(value_ids)
 
 
+def value_has_posterior(*, value_id: int) -> bool:
+    """Whether any pool item of the value carries a published utility. Published utilities are replaced by the
+    next publication but never removed, so once a value has one the answer stays yes and is kept in the process;
+    before the first fit every `next` asks (one index probe)."""
+    key = f"valueflow:value-has-posterior:{value_id}"
+    if _process_cached(key):
+        return True
+    found = annotation_sql.value_has_posterior(value_id=value_id)
+    _process_keep(key, found)
+    return found
+
+
 # The campaigns' fixed facts above, also kept in each process: two Redis round trips fewer per `next`. Keyed by
 # database, since one process may serve several (the benchmarks' throwaway databases, tests).
 _PROCESS_FACTS: dict[tuple[str, str], Any] = {}

@@ -31,11 +31,11 @@ def next_latency_benchmark(
     *, items: int, requests: int, annotators: int, seed: int = 0, clone_database: bool = False
 ) -> dict[str, Any]:
     from accounts.models import User
-    from labeling.models import CampaignItem, PoolItem
+    from labeling.models import CampaignItem
     from labeling.services.assignment import assignment_next
     from labeling.services.judgments import judgment_submit
     from modeling.simulation.server import process_cpu_s, throwaway_database
-    from modeling.simulation.synthetic import synthetic_campaign_create
+    from modeling.simulation.synthetic import synthetic_campaign_create, synthetic_posterior_publish
 
     if items < 2:
         raise ValueError(f"--next-items must be at least 2, got {items}.")
@@ -45,7 +45,7 @@ def next_latency_benchmark(
             items=items, annotators=annotators, judgments_per_item=1_000_000, seed=seed
         )
         campaign = synthetic.campaign
-        _publish_posterior(PoolItem.objects.filter(campaign_items__campaign=campaign), seed=seed)
+        synthetic_posterior_publish(campaign, seed=seed)
         setup_seconds = time.monotonic() - setup_started
         users = list(User.objects.filter(username__in=[name for name, _ in synthetic.accounts]).order_by("id"))
         with connection.cursor() as cursor:
@@ -91,27 +91,6 @@ def next_latency_benchmark(
                 "setup_seconds": round(setup_seconds, 1),
             }
         }
-
-
-def _publish_posterior(pool, *, seed: int) -> None:  # type: ignore[no-untyped-def]
-    """Utilities and standard errors on every text of the pool, as a published refit leaves them mid-campaign:
-    utilities spread like moderate-noise truths, standard errors between 0.3 and 1.3 logits."""
-    from labeling.models import CampaignItem, PoolItem
-
-    ids = list(pool.order_by("id").values_list("id", flat=True))
-    rng = np.random.default_rng(seed)
-    utilities = rng.uniform(-4.0, 4.0, size=len(ids))
-    errors = rng.uniform(0.3, 1.3, size=len(ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""UPDATE {PoolItem._meta.db_table} AS p SET utility = v.utility, utility_se = v.se
-                FROM unnest(%s::bigint[], %s::float8[], %s::float8[]) AS v(id, utility, se) WHERE p.id = v.id""",
-            [ids, utilities.tolist(), errors.tolist()],
-        )
-        # as autovacuum would after a bulk import; without statistics PostgreSQL plans the candidate query as a
-        # scan of the whole pool (~100 ms at 100K texts instead of ~1 ms)
-        cursor.execute(f"ANALYZE {PoolItem._meta.db_table}")
-        cursor.execute(f"ANALYZE {CampaignItem._meta.db_table}")
 
 
 def _sampler_timing(*, campaign, requests: int, seed: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]

@@ -2,10 +2,20 @@
 
 In a throwaway PostgreSQL database (created next to the configured one, migrated, dropped afterwards) it imports a
 synthetic pool, starts a campaign and creates the annotator accounts, starts the platform under gunicorn on a free
-loopback port, lets A simulated annotators work for S seconds as fast as the server answers, stops gunicorn and
+loopback port, lets A simulated annotators work for S seconds (see --think-ms), stops gunicorn and
 prints one JSON line. Latencies are client-side round trips; each submit asks for the next comparison in the same
 request (`"next": true`), so `submit_p95_ms` covers both and `next` is asked apart only for a bot's first comparison
-(or after a "busy"). `--profile` adds the database queries and in-process time of one `next` and of one submit
+(or after a "busy").
+
+`--phase adaptive` (the default) publishes a posterior on the pool before the clock starts, as a refit does early in
+a campaign, so `next` runs the adaptive sampler of a campaign's main phase; `--phase cold` measures the cold start
+(no fit yet: balanced sampling). `--think-ms 0` (the default) has every bot answer at once: the bots then ask as fast
+as the server answers, which measures capacity, and their round trips are, by Little's law, annotators ÷
+judgments/s on average (20 bots at 200/s: 100 ms), whatever the code does. `--think-ms T` gives each bot an
+exponentially distributed reading time of mean T before each answer, the load of annotators who read: it
+measures the latency of a given offered load (20 bots thinking 80 ms offer ~200 judgments/s).
+
+`--profile` adds the database queries and in-process time of one `next` and of one submit
 with its next (measured with Django's test client against the same database).
 """
 
@@ -20,18 +30,26 @@ from django.db import connection
 
 from modeling.simulation.annotators import SimulationPlan, percentile, simulate
 from modeling.simulation.server import database_cpu_seconds, gunicorn_server, process_cpu_s, throwaway_database
-from modeling.simulation.synthetic import DEFAULT_LIST_SIZE, synthetic_campaign_create
+from modeling.simulation.synthetic import DEFAULT_LIST_SIZE, synthetic_campaign_create, synthetic_posterior_publish
 
 HELP = "Measure judgments/s and next/submit latency of A simulated annotators over HTTP against gunicorn."
 # Enough judgments per item that the pool never runs dry during a benchmark: the run measures the steady state.
 BENCHMARK_JUDGMENTS_PER_ITEM = 100_000
 PROFILE_ROUNDS = 50
+PHASES = ("adaptive", "cold")
 
 
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be zero or positive, got {raw}")
     return value
 
 
@@ -52,6 +70,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=_positive_int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--login", choices=["session", "basic"], default="session", help="how annotators authenticate")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--think-ms",
+        type=_non_negative_float,
+        default=0.0,
+        help="mean reading time of a bot before each answer (exponential); 0: back to back (capacity)",
+    )
+    parser.add_argument(
+        "--phase",
+        choices=PHASES,
+        default="adaptive",
+        help="adaptive: a published posterior is on the pool (the campaign's main phase); cold: no fit yet",
+    )
     parser.add_argument("--profile", action="store_true", help="add queries and in-process ms per next and submit")
     parser.add_argument(
         "--clone-database",
@@ -72,6 +102,8 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         threads=options["threads"],
         login_method=options["login"],
         seed=options["seed"],
+        think_ms=options["think_ms"],
+        phase=options["phase"],
         profile=options["profile"],
         clone_database=options["clone_database"],
     )
@@ -88,6 +120,8 @@ def annotate_benchmark(
     threads: int = 4,
     login_method: str = "session",
     seed: int = 0,
+    think_ms: float = 0.0,
+    phase: str = "adaptive",
     profile: bool = False,
     clone_database: bool = False,
 ) -> dict[str, Any]:
@@ -104,8 +138,10 @@ def annotate_benchmark(
             judgments_per_item=BENCHMARK_JUDGMENTS_PER_ITEM,
             seed=seed,
         )
-        setup_seconds = time.monotonic() - setup_started
         campaign = synthetic.campaign
+        if phase == "adaptive":
+            synthetic_posterior_publish(campaign, seed=seed)
+        setup_seconds = time.monotonic() - setup_started
         with gunicorn_server(database_url=url, workers=workers, threads=threads) as server:
             database_name = connection.settings_dict["NAME"]
             cpu_before: list[float] = []
@@ -125,6 +161,7 @@ def annotate_benchmark(
                     seconds=seconds,
                     seed=seed,
                     login_method=login_method,
+                    think_ms=think_ms,
                 ),
                 on_clock_start=read_cpu_counters,
             )
@@ -147,6 +184,8 @@ def annotate_benchmark(
             "items": items,
             "protocol": protocol,
             "list_size": list_size,
+            "think_ms": think_ms,
+            "phase": phase,
             "stored_judgments": stored,
             "setup_seconds": round(setup_seconds, 2),
         }

@@ -456,6 +456,7 @@ class Bot:
         login_method: str = "session",
         busy_wait_s: float = 0.05,
         max_busy_s: float = 30.0,
+        think_s: float = 0.0,
     ) -> None:
         self.username = username
         self._password = password
@@ -469,6 +470,9 @@ class Bot:
         self.login_method = login_method
         self.busy_wait_s = busy_wait_s
         self.max_busy_s = max_busy_s
+        self.think_s = think_s
+        # its own generator, so that thinking leaves the answers of a seeded bot as they were without it
+        self._think_rng = random.Random(rng.random()) if think_s else None
         self.stats = BotStats()
         self._counted: set[int] = set()  # assignments whose judgment this bot has counted
         self._upcoming: dict[str, Any] | None = None  # the `next` of the last submit's response, not yet worked on
@@ -545,6 +549,8 @@ class Bot:
         answer = self.model.answer(
             item_ids=item_ids, truths=truths, protocol=protocol, allow_ties=self.allow_ties, rng=self.rng
         )
+        if self._think_rng is not None:
+            time.sleep(self._think_rng.expovariate(1 / self.think_s))
         latency_ms = int((time.perf_counter() - shown_at) * 1000)
         started = time.perf_counter()
         _, body = self.client.assignment_submit(
@@ -599,6 +605,9 @@ class SimulationPlan:
     timeout_s: float = 30.0
     # How long a bot keeps asking while every remaining text is leased to others before it gives up.
     max_busy_s: float = 30.0
+    # Mean time a bot takes to read a comparison before it answers (exponentially distributed; 0: it answers at
+    # once, so the bots together ask as fast as the server answers: a saturation test).
+    think_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.accounts:
@@ -609,6 +618,8 @@ class SimulationPlan:
             raise ValueError(f"judgments_per_bot must be at least 1, got {self.judgments_per_bot!r}.")
         if self.seconds is not None and not self.seconds > 0:
             raise ValueError(f"seconds must be positive, got {self.seconds!r}.")
+        if not self.think_ms >= 0:
+            raise ValueError(f"think_ms must be zero or positive, got {self.think_ms!r}.")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; expected one of {', '.join(PROTOCOLS)}.")
 
@@ -694,6 +705,7 @@ def simulate(plan: SimulationPlan, *, on_clock_start: Callable[[], None] | None 
                 rng=random.Random(seed_rng.getrandbits(64)),
                 login_method=plan.login_method,
                 max_busy_s=plan.max_busy_s,
+                think_s=plan.think_ms / 1000,
             )
         )
     clock: dict[str, float] = {}

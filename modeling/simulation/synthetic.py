@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from django.db import connection
 
-from labeling.models import Campaign, Value
+from labeling.models import Campaign, CampaignItem, PoolItem, Value
 from labeling.services.campaigns import CampaignSettings, campaign_create, campaign_set_status
 from labeling.services.imports import texts_import
 from labeling.services.taxonomy import taxonomy_load
@@ -102,3 +103,23 @@ def synthetic_campaign_create(
     accounts = simulation_accounts(bots=annotators, create=True, password=password)
     truth = {truth_key(text): float(intensity) for text, intensity in zip(texts, intensities, strict=True)}
     return SyntheticCampaign(campaign=campaign, truth=truth, accounts=accounts)
+
+
+def synthetic_posterior_publish(campaign: Campaign, *, seed: int) -> None:
+    """Utilities and standard errors on every text of the campaign's pool, as a published refit leaves them
+    mid-campaign (utilities spread like moderate-noise truths, standard errors between 0.3 and 1.3 logits): the
+    sampler then works in its adaptive steady state instead of its cold start. PostgreSQL only."""
+    ids = list(PoolItem.objects.filter(campaign_items__campaign=campaign).order_by("id").values_list("id", flat=True))
+    rng = np.random.default_rng(seed)
+    utilities = rng.uniform(-4.0, 4.0, size=len(ids))
+    errors = rng.uniform(0.3, 1.3, size=len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {PoolItem._meta.db_table} AS p SET utility = v.utility, utility_se = v.se
+                FROM unnest(%s::bigint[], %s::float8[], %s::float8[]) AS v(id, utility, se) WHERE p.id = v.id""",
+            [ids, utilities.tolist(), errors.tolist()],
+        )
+        # as autovacuum would after a bulk import; without statistics PostgreSQL plans the candidate query as a
+        # scan of the whole pool (~100 ms at 100K texts instead of ~1 ms)
+        cursor.execute(f"ANALYZE {PoolItem._meta.db_table}")
+        cursor.execute(f"ANALYZE {CampaignItem._meta.db_table}")

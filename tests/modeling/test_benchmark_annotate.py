@@ -21,7 +21,8 @@ def test_a_short_annotate_benchmark_prints_its_measurements():
     out = StringIO()
     test_database = connection.settings_dict["NAME"]
     call_command(
-        "benchmark", "annotate", "--annotators", "2", "--seconds", "3", "--items", "40", "--clone-database", stdout=out
+        "benchmark", "annotate", "--annotators", "2", "--seconds", "3", "--items", "40", "--think-ms", "5",
+        "--clone-database", stdout=out,
     )
     # The benchmark ran in its own copy of the database and handed the connection back to the test database.
     assert connection.settings_dict["NAME"] == test_database
@@ -30,6 +31,8 @@ def test_a_short_annotate_benchmark_prints_its_measurements():
     result = json.loads(lines[0])
     assert KEYS <= set(result)
     assert result["benchmark"] == "annotate" and result["annotators"] == 2
+    # the default phase: a published posterior on the pool, so the bots met the adaptive sampler
+    assert result["phase"] == "adaptive" and result["think_ms"] == 5
     assert result["errors"] == 0, result.get("error_examples")
     assert result["judgments"] > 0 and result["judgments"] == result["stored_judgments"]
     assert 2.5 < result["seconds"] < 15  # the clock stops when the last in-flight request returns

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from labeling.models import Judgment
-from modeling.simulation.annotators import AnswerModel, TruthFileError, truth_key, truth_load
+from modeling.simulation.annotators import AnswerModel, SimulationPlan, TruthFileError, truth_key, truth_load
 from tests.factories.labeling import running_campaign, value_with_pool
 
 DEMO_CORPUS = Path(__file__).resolve().parents[2] / "labeling" / "data" / "demo_corpus"
@@ -105,6 +105,11 @@ def test_the_answer_model_rejects_settings_that_mean_nothing():
         AnswerModel(side_bias=1.5)
     with pytest.raises(ValueError, match="scale must be a positive number"):
         AnswerModel(scale=0)
+
+
+def test_a_plan_rejects_a_negative_reading_time():
+    with pytest.raises(ValueError, match="think_ms must be zero or positive"):
+        SimulationPlan(base_url="http://127.0.0.1:1", campaign_id=1, accounts=[("bot", "pw")], truth={}, think_ms=-1)
 
 
 # --- the command against a live server -----------------------------------------------------------------------------
