@@ -218,12 +218,12 @@ def answer_counters(
 ) -> dict[str, int]:
     """What an answer adds to the member's quality counters (CampaignMember field → increment)."""
     counters: dict[str, int] = {}
-    if assignment.gold_id is not None:
+    if assignment.gold is not None:
         correct = gold_answer_correct(gold=assignment.gold, groups=groups, kind=kind)
         if correct is not None:
             counters["gold_answered"] = 1
             counters["gold_correct"] = int(correct)
-    if assignment.attention_check_id is not None:
+    if assignment.attention_check is not None:
         counters["attention_answered"] = 1
         passed = attention_answer_passed(
             assignment=assignment, check=assignment.attention_check, groups=groups, kind=kind
@@ -454,11 +454,12 @@ def campaign_quality_update(*, campaign: Campaign, now=None) -> int:  # type: ig
     """Recompute every member's quality figures from the campaign's judgments (one pass, O(judgments)), store them
     in CampaignMember.qc and pause members whose figures break a rule. Returns the number of members updated."""
     now = now or timezone.now()
-    utilities = dict(
-        CampaignItem.objects.filter(campaign=campaign, pool_item__utility__isnull=False).values_list(
-            "pool_item_id", "pool_item__utility"
-        )
-    )
+    scored = CampaignItem.objects.filter(campaign=campaign, pool_item__utility__isnull=False)
+    utilities = {
+        item: utility
+        for item, utility in scored.values_list("pool_item_id", "pool_item__utility")
+        if utility is not None
+    }
     data: dict[int, _AnnotatorData] = defaultdict(lambda: _AnnotatorData([], [], {}, [], 0))
     population: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     watermark = 0
@@ -630,7 +631,7 @@ def quality_update_job_handler(context: JobContext) -> dict[str, Any]:
     members = campaign_quality_update(campaign=campaign)
     context.report(0.7, "Looking for contested pairs")
     queued = adjudications_queue_refresh(campaign=campaign)
-    members = CampaignMember.objects.filter(campaign=campaign)
-    states = dict(members.values("state").annotate(n=Count("id")).values_list("state", "n"))
+    by_state = CampaignMember.objects.filter(campaign=campaign).values("state").annotate(n=Count("id"))
+    states = dict(by_state.values_list("state", "n"))
     return {"members": members, "paused": states.get("paused", 0), "removed": states.get("removed", 0),
             "contested_pairs_queued": queued}

@@ -378,6 +378,21 @@ def test_pausing_needs_a_reason_and_gives_open_leases_back(researcher, annotator
     assert not Judgment.objects.exists()
 
 
+def test_recompute_now_runs_as_a_job_that_reports_the_members_and_who_was_paused(researcher, annotator):
+    from common.models import Job
+    from common.services import job_run
+    from labeling.services.quality import quality_update_start
+
+    value = value_with_pool(n_items=20)
+    campaign = running_campaign(values=[value], created_by=researcher, min_ms_per_char=20, judgments_per_item=100)
+    truth = {item: float(i) for i, item in enumerate(_pool(value))}
+    _work(campaign, annotator, truth, n=12, latency_ms=100)
+    job = job_run(job_id=quality_update_start(campaign=campaign, created_by=researcher).pk)
+    assert job.status == Job.Status.SUCCEEDED, job.message
+    assert job.result == {"members": 1, "paused": 1, "removed": 0, "contested_pairs_queued": 0}
+    assert _member(campaign, annotator).state == CampaignMember.State.PAUSED
+
+
 def test_the_periodic_update_recomputes_only_campaigns_with_new_judgments(researcher, annotator):
     from labeling.services.quality import running_campaigns_quality_update
 
