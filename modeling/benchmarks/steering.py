@@ -85,6 +85,8 @@ def steering_benchmark(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Set up the platform in the current database, run the evaluation, and return the measurements."""
+    from django.db.models import Sum
+
     from accounts.models import User
     from accounts.services import user_ensure
     from common.services import job_run
@@ -141,8 +143,8 @@ def steering_benchmark(
     if job.status != "succeeded":
         raise ValueError(f"the evaluation job failed: {job.error[:2000]}")
     report = evaluation.report
-    generation_seconds = sum(
-        SteeredResponse.objects.filter(evaluation=evaluation).values_list("generation_seconds", flat=True)
+    generation_seconds = (
+        SteeredResponse.objects.filter(evaluation=evaluation).aggregate(total=Sum("generation_seconds"))["total"] or 0.0
     )
     return {
         "benchmark": "steering",
