@@ -6,6 +6,6 @@ from .models import User
 
 @admin.register(User)
 class ValueFlowUserAdmin(UserAdmin):
-    fieldsets = (*UserAdmin.fieldsets, ("ValueFlow", {"fields": ("role",)}))
+    fieldsets = (*(UserAdmin.fieldsets or ()), ("ValueFlow", {"fields": ("role",)}))
     list_display = ("username", "email", "role", "is_active", "last_login")
     list_filter = ("role", "is_active")

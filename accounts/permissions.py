@@ -2,11 +2,12 @@
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from rest_framework.permissions import BasePermission
 
 
@@ -32,14 +33,24 @@ class IsPlatformAdmin(BasePermission):
         return _user_is_admin(request.user)
 
 
-ViewFunc = Callable[..., HttpResponse]
+_Request = TypeVar("_Request", bound=HttpRequest)
+_Params = ParamSpec("_Params")
+_Response = TypeVar("_Response", bound=HttpResponseBase)  # a page, or a file download (FileResponse)
 
 
-def _role_required(check: Callable[[Any], bool]) -> Callable[[ViewFunc], ViewFunc]:
-    def decorator(view: ViewFunc) -> ViewFunc:
+def _role_required(
+    check: Callable[[Any], bool],
+) -> Callable[
+    [Callable[Concatenate[_Request, _Params], _Response]], Callable[Concatenate[_Request, _Params], _Response]
+]:
+    """A view decorator: logged-in users whose role passes `check`; the view keeps its type."""
+
+    def decorator(
+        view: Callable[Concatenate[_Request, _Params], _Response],
+    ) -> Callable[Concatenate[_Request, _Params], _Response]:
         @wraps(view)
         @login_required
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: _Request, *args: _Params.args, **kwargs: _Params.kwargs) -> _Response:
             if not check(request.user):
                 raise PermissionDenied("Your role does not allow this page.")
             return view(request, *args, **kwargs)

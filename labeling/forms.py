@@ -70,7 +70,9 @@ class CampaignForm(forms.Form):
         super().__init__(*args, **kwargs)
         pooled = list(pooled_value_list())
         self._values_by_id = {value.pk: value for value in pooled}
-        self.fields["values"].choices = [
+        values_field = self.fields["values"]
+        assert isinstance(values_field, forms.TypedMultipleChoiceField)
+        values_field.choices = [
             (theory.name, [(value.pk, f"{value.name} ({value.pool_size})") for value in values])
             for theory, values in groupby(pooled, key=lambda value: value.theory)
         ]
@@ -79,10 +81,11 @@ class CampaignForm(forms.Form):
         return [self._values_by_id[value_id] for value_id in self.cleaned_data["values"]]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         protocol, list_size = cleaned.get("protocol"), cleaned.get("list_size")
         sizes = PROTOCOL_SIZES.get(protocol) if protocol else None
-        if sizes is not None and list_size is not None and list_size not in sizes:
+        if protocol and sizes is not None and list_size is not None and list_size not in sizes:
             label = Campaign.Protocol(protocol).label.split(" (")[0]
             span = f"exactly {sizes.start}" if len(sizes) == 1 else f"{sizes.start}–{sizes.stop - 1}"
             self.add_error("list_size", f"{label} comparisons show {span} texts, not {list_size}.")

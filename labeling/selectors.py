@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum, When
 from django.db.models.functions import Least
@@ -28,6 +29,13 @@ from labeling.models import (
     Value,
     ValueEdge,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class PoolSize(TypedDict):
+    pool_size: int
 
 
 def theory_list() -> QuerySet[Theory]:
@@ -84,7 +92,7 @@ def value_get_by_qualified_key(*, qualified_key: str) -> Value:
     return value_resolve(theory=theory, value=key)
 
 
-def pooled_value_list() -> QuerySet[Value]:
+def pooled_value_list() -> "QuerySet[WithAnnotations[Value, PoolSize]]":
     """Values that have at least one text in their pool, with the pool size: the text browser's value filter."""
     return (
         Value.objects.annotate(pool_size=Count("pool_items"))
@@ -196,9 +204,9 @@ def value_detail(*, theory_key: str, value_key: str) -> Value | None:
         )
         .first()
     )
-    if value is not None:
-        value.parent_values = [edge.parent for edge in value.parent_edges.all()]
-        value.child_values = [edge.child for edge in value.child_edges.all()]
+    if value is not None:  # the page's lists of related values, attached for the template
+        value.parent_values = [edge.parent for edge in value.parent_edges.all()]  # type: ignore[attr-defined]
+        value.child_values = [edge.child for edge in value.child_edges.all()]  # type: ignore[attr-defined]
     return value
 
 
@@ -423,7 +431,9 @@ def campaign_quality_members(*, campaign: Campaign) -> list[CampaignMember]:
     members = list(campaign.members.select_related("annotator", "state_changed_by"))
     for member in members:
         member.flags = (member.qc or {}).get("flags", [])  # type: ignore[attr-defined]
-    state_order = {CampaignMember.State.PAUSED: 0, CampaignMember.State.REMOVED: 1, CampaignMember.State.ACTIVE: 2}
+    state_order: dict[str, int] = {
+        CampaignMember.State.PAUSED: 0, CampaignMember.State.REMOVED: 1, CampaignMember.State.ACTIVE: 2
+    }
     members.sort(key=lambda m: (state_order[m.state], not m.flags, -m.judgments_count, m.annotator.username))  # type: ignore[attr-defined]
     return members
 

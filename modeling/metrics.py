@@ -122,7 +122,8 @@ def job_duration_histograms(buckets: tuple[float, ...] = JOB_DURATION_BUCKETS_S)
     return {
         row["kind"]: HistogramSeries(
             bounds=buckets,
-            cumulative_counts=[row[f"le_{i}"] for i in range(len(buckets))],
+            # django-stubs types the row from the literal annotations and cannot see the buckets' (**bucket_counts)
+            cumulative_counts=[row[f"le_{i}"] for i in range(len(buckets))],  # type: ignore[literal-required]
             count=row["n"],
             total=float(row["total"] or 0.0),
         )

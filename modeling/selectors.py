@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
@@ -11,6 +12,13 @@ from common.models import Job
 from labeling.models import Campaign, Judgment, PoolItem, Value
 from labeling.selectors import platform_counts
 from modeling.models import Fit, ItemScore, ModelBackend, PublishedFit, Snapshot
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class PublishedJudgments(TypedDict):
+    n_judgments: int | None
 
 
 def platform_stats() -> dict[str, int]:
@@ -98,7 +106,7 @@ def value_has_running_campaign(*, value: Value) -> bool:
     return Campaign.objects.filter(values=value, status=Campaign.Status.RUNNING).exists()
 
 
-def value_ranked_items(*, value: Value, query: str = "") -> QuerySet[PoolItem]:
+def value_ranked_items(*, value: Value, query: str = "") -> "QuerySet[WithAnnotations[PoolItem, PublishedJudgments]]":
     """The value's pool, strongest published intensity first (unscored items last), with each item's judgment count
     in the published fit (`n_judgments`; None when the fit does not cover the item)."""
     in_published_fit = ItemScore.objects.filter(

@@ -22,7 +22,8 @@ class PoolMembershipOutputSerializer(serializers.Serializer):
     intensity = serializers.FloatField(allow_null=True)
     ci_low = serializers.FloatField(allow_null=True)
     ci_high = serializers.FloatField(allow_null=True)
-    source = serializers.CharField()
+    # named like Field.source: the serializer metaclass moves declared fields into _declared_fields
+    source = serializers.CharField()  # type: ignore[assignment]
 
 
 class TextOutputSerializer(serializers.Serializer):
@@ -30,7 +31,8 @@ class TextOutputSerializer(serializers.Serializer):
     content = serializers.CharField()
     content_hash = serializers.CharField()
     language = serializers.CharField()
-    source = serializers.CharField()
+    # named like Field.source: the serializer metaclass moves declared fields into _declared_fields
+    source = serializers.CharField()  # type: ignore[assignment]
     licence = serializers.CharField()
     metadata = serializers.JSONField()
     created_at = serializers.DateTimeField()

@@ -315,7 +315,7 @@ def _resolve_row_value(row: dict[str, Any], values: _ValueCache) -> tuple[Value 
     # a JSON "\u0000" escape would otherwise reach the database lookup, which cannot carry NUL
     reasons += [f"{column} contains a NUL character (\\u0000)" for column, raw in (("theory", theory), ("value", value))
                 if isinstance(raw, str) and "\x00" in raw]
-    if reasons:
+    if reasons or not isinstance(theory, str) or not isinstance(value, str):  # (both are strings when no reason)
         return None, reasons
     resolved = values.get(theory, value)
     return (None, [resolved]) if isinstance(resolved, str) else (resolved, [])

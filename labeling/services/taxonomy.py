@@ -384,8 +384,8 @@ def _taxonomy_write(spec: TaxonomySpec) -> dict[str, int]:
     membership.objects.bulk_create(
         [membership(concept_id=concept, value_id=value) for concept, value in sorted(wanted_links - existing_links)]
     )
-    for concept, value in existing_links - wanted_links:
-        membership.objects.filter(concept_id=concept, value_id=value).delete()
+    for concept_id, value_id in existing_links - wanted_links:
+        membership.objects.filter(concept_id=concept_id, value_id=value_id).delete()
     return counts
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from common.exceptions import ApplicationError
+from common.http import HtmxHttpRequest
 from labeling.forms import answer_from_post, latency_from_post
 from labeling.models import Assignment, Campaign, Judgment
 from labeling.selectors import (
@@ -59,7 +60,7 @@ def annotate_home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def annotate(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def annotate(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
     """The work page. Opening it leases a comparison (or resumes the open lease, so a reload shows the same one)."""
     campaign = _campaign_or_404(request, campaign_id)
     upcoming = assignment_next(campaign=campaign, annotator=request.user)
@@ -73,7 +74,7 @@ def annotate(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def annotate_submit(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def annotate_submit(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign_or_404(request, campaign_id)
     raw_id = request.POST.get("assignment", "")
     assignment = (
@@ -113,7 +114,7 @@ def annotate_submit(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def annotate_undo(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def annotate_undo(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
     """Take back the last answer (within the undo window): the same comparison comes back as the next card."""
     campaign = _campaign_or_404(request, campaign_id)
     raw_id = request.POST.get("judgment", "")
@@ -144,7 +145,7 @@ def _campaign_or_404(request: HttpRequest, campaign_id: int) -> Campaign:
     return campaign
 
 
-def _client_info(request: HttpRequest, assignment: Assignment) -> dict[str, Any]:
+def _client_info(request: HtmxHttpRequest, assignment: Assignment) -> dict[str, Any]:
     """What the server saw: the browser, and its own measure of the time from lease to answer."""
     return {
         "via": "web",
@@ -192,8 +193,9 @@ def _card_context(
 def _progress_context(campaign: Campaign, annotator: Any) -> dict[str, Any]:
     """My judgments, against my cap when the campaign has one, otherwise the whole campaign's completion."""
     mine = campaign_progress_for_annotator(campaign=campaign, annotator=annotator)
-    if mine["cap"]:
-        percent = min(100, int(100 * mine["done"] / mine["cap"]))
+    done, cap = mine["done"] or 0, mine["cap"]
+    if cap:
+        percent = min(100, int(100 * done / cap))
     else:
         percent = campaign_progress_list(campaigns=[campaign])[campaign.pk].percent
     return {
@@ -204,7 +206,7 @@ def _progress_context(campaign: Campaign, annotator: Any) -> dict[str, Any]:
     }
 
 
-def _render_error(request: HttpRequest, *, campaign: Campaign, error: ApplicationError) -> HttpResponse:
+def _render_error(request: HtmxHttpRequest, *, campaign: Campaign, error: ApplicationError) -> HttpResponse:
     status = 422 if request.htmx and error.status_code == 400 else error.status_code
     context = {
         "campaign": campaign,

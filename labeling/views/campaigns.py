@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import researcher_required
 from common.exceptions import ApplicationError
+from common.http import HtmxHttpRequest
 from labeling.forms import CampaignForm, CampaignInstructionsForm
 from labeling.models import Campaign
 from labeling.selectors import (
@@ -65,7 +66,7 @@ def campaign_create_view(request: HttpRequest) -> HttpResponse:
 
 
 @researcher_required
-def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_detail(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_object_or_404(campaign_list(), pk=campaign_id)
     if request.htmx:
         # the progress panel polls itself while the campaign runs

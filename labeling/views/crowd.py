@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from accounts.permissions import researcher_required
 from common.exceptions import ApplicationError
+from common.http import HtmxHttpRequest
 from labeling.models import Campaign, CrowdSession, QualificationAttempt, QualificationQuestion
 from labeling.selectors import (
     campaign_list,
@@ -51,7 +52,7 @@ from labeling.services.crowd import (
 
 # `assignment_next` reasons that mean this participant's work in the campaign is over.
 WORK_DONE = {"complete", "cap_reached", "campaign_finished"}
-ENDED = {
+ENDED: dict[str, tuple[str, str]] = {
     CrowdSession.Status.RETURNED: ("You returned this study", "Thank you for letting us know. You can close this tab."),
     CrowdSession.Status.TIMED_OUT: (
         "This session timed out",
@@ -68,7 +69,7 @@ def _message(request: HttpRequest, *, title: str, text: str, status: int = 200, 
     return render(request, "labeling/crowd_message.html", {"title": title, "text": text, **extra}, status=status)
 
 
-def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
     """A redirect that also works for htmx requests (HX-Redirect makes htmx navigate the whole page)."""
     if request.htmx:
         response = HttpResponse(status=200)
@@ -77,7 +78,7 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
-def crowd_redirect(request: HttpRequest, *, campaign: Campaign, reason: str) -> HttpResponse | None:
+def crowd_redirect(request: HtmxHttpRequest, *, campaign: Campaign, reason: str) -> HttpResponse | None:
     """Where the work page sends a participant instead of showing a card: the quiz when the campaign requires one,
     and the completion redirect when a crowd participant has nothing more to do. None: show the card."""
     if reason == QUALIFICATION_REQUIRED:
@@ -150,7 +151,8 @@ def crowd_quiz(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     if not campaign.requires_qualification:
         return redirect("labeling:annotate", campaign_id=campaign.pk)
-    attempt = QualificationAttempt.objects.filter(campaign=campaign, annotator=request.user).order_by("-id").first()
+    attempts = QualificationAttempt.objects.filter(campaign=campaign, annotator_id=request.user.pk)
+    attempt = attempts.order_by("-id").first()
     if attempt is not None:
         if attempt.passed:
             return redirect("labeling:annotate", campaign_id=campaign.pk)

@@ -4,13 +4,14 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
 from accounts.permissions import researcher_required
 from common.exceptions import ApplicationError
+from common.http import HtmxHttpRequest
 from common.selectors import job_list_visible_to
 from labeling.selectors import import_record_list
 from labeling.services.imports import FORMATS, import_upload_start
@@ -41,27 +42,29 @@ class ImportUploadForm(forms.Form):
         choices=[(key, key) for key in FORMATS],
         help_text=" · ".join(f"{key}: {description}" for key, description in FORMATS.items()),
     )
-    files = MultipleFileField(
+    # named like BaseForm.files (the request's files): the form metaclass moves declared fields into base_fields,
+    # so the field does not replace that attribute
+    files = MultipleFileField(  # type: ignore[assignment]
         help_text=f"One or more files of the chosen format, each at most "
         f"{filesizeformat(settings.VALUEFLOW_MAX_IMPORT_BYTES)}. Touché23: upload arguments-… and labels-… together."
     )
 
 
 @researcher_required
-def import_upload(request: HttpRequest) -> HttpResponse:
+def import_upload(request: HtmxHttpRequest) -> HttpResponse:
     """GET: the form, the progress of `?job=<id>` and recent imports. POST: store the files and start the job."""
     if request.method == "POST":
         form = ImportUploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:
-                job = import_upload_start(
+                started = import_upload_start(
                     format=form.cleaned_data["format"], files=form.cleaned_data["files"], user=request.user
                 )
             except ApplicationError as exc:
                 for problem in exc.extra.get("problems") or [exc.message]:
                     form.add_error(None, problem)
             else:
-                return redirect(f"{reverse('labeling:import_upload')}?job={job.pk}")
+                return redirect(f"{reverse('labeling:import_upload')}?job={started.pk}")
     else:
         form = ImportUploadForm()
 

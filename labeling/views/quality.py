@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import researcher_required
 from common.exceptions import ApplicationError
+from common.http import HtmxHttpRequest
 from common.selectors import job_list_visible_to
 from labeling.models import (
     Adjudication,
@@ -325,12 +326,12 @@ def quality_question_delete(request: HttpRequest, campaign_id: int, question_id:
 
 
 @researcher_required
-def adjudication_queue(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def adjudication_queue(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
     """The oldest open contested pair, to decide with 1 / 2 / T (or D to dismiss), and the queue behind it."""
     return _render_queue(request, _campaign(campaign_id))
 
 
-def _render_queue(request: HttpRequest, campaign: Campaign, *, error: str = "", status: int = 200) -> HttpResponse:
+def _render_queue(request: HtmxHttpRequest, campaign: Campaign, *, error: str = "", status: int = 200) -> HttpResponse:
     queue = list(adjudication_list(campaign=campaign)[:50])
     context = {
         "campaign": campaign,
@@ -348,7 +349,7 @@ def _render_queue(request: HttpRequest, campaign: Campaign, *, error: str = "", 
 
 @researcher_required
 @require_POST
-def adjudication_decide_view(request: HttpRequest, campaign_id: int, adjudication_id: int) -> HttpResponse:
+def adjudication_decide_view(request: HtmxHttpRequest, campaign_id: int, adjudication_id: int) -> HttpResponse:
     """decision = "1" (the first text is stronger), "2", "tie" or "dismiss". htmx gets the next card back."""
     campaign = _campaign(campaign_id)
     adjudication = get_object_or_404(Adjudication, pk=adjudication_id, campaign_id=campaign_id)

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from common.http import HtmxHttpRequest
 from labeling.selectors import concept_map, theory_tree_list, value_detail, value_search
 
 # Enough to find a value by any word of its definition; a longer query is cut rather than refused.
@@ -12,7 +13,7 @@ MAX_SEARCH_RESULTS = 60
 
 
 @login_required
-def taxonomy(request: HttpRequest) -> HttpResponse:
+def taxonomy(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     results = list(value_search(query=query)[:MAX_SEARCH_RESULTS]) if query else []
     context = {"query": query, "results": results, "max_results": MAX_SEARCH_RESULTS}

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.permissions import researcher_required
+from common.http import HtmxHttpRequest
 from labeling.models import Text
 from labeling.selectors import pooled_value_list, text_get, text_list, value_get_by_qualified_key
 
@@ -14,7 +15,7 @@ TEXTS_PER_PAGE = 25
 
 
 @researcher_required
-def text_list_view(request: HttpRequest) -> HttpResponse:
+def text_list_view(request: HtmxHttpRequest) -> HttpResponse:
     """`?q=` searches the content, `?value=theory:key` keeps one pool, `?page=` pages; htmx gets the results only."""
     q = request.GET.get("q", "").strip()
     value_key = request.GET.get("value", "").strip()

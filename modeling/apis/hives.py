@@ -184,7 +184,8 @@ class ProfileApi(APIView):
         profile = profile_texts(texts=serializer.validated_data["texts"], top=serializer.validated_data["top"])
 
         def values(scores: list) -> list[dict]:
-            return ProfileValueSerializer(scores, many=True).data
+            # many=True makes a ListSerializer, whose data is a list (the stubs type it as one object's dict)
+            return ProfileValueSerializer(scores, many=True).data  # type: ignore[return-value]
 
         group = None
         if profile.group is not None:

@@ -32,7 +32,8 @@ class QuerySetOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     description = serializers.CharField()
-    source = serializers.CharField()
+    # named like Field.source: the serializer metaclass moves declared fields into _declared_fields
+    source = serializers.CharField()  # type: ignore[assignment]
     n_queries = serializers.IntegerField()
     created_by = serializers.CharField(source="created_by.username", default=None)
     created_at = serializers.DateTimeField()

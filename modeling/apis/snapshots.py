@@ -1,7 +1,7 @@
 """Snapshots over the API (researchers only): list and create, one snapshot's manifest, its files (audit-logged
 downloads), and the comparison of two snapshots. Snapshots are immutable: there is no update or delete."""
 
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -64,7 +64,8 @@ class SnapshotListApi(APIView):
             help_text="Values as theory:key, e.g. svt:benevolence, mft:care-harm.",
         )
         name = serializers.CharField(max_length=200)
-        parent = serializers.CharField(
+        # a field named like Field.parent: the serializer metaclass moves declared fields into _declared_fields
+        parent = serializers.CharField(  # type: ignore[assignment]
             required=False, help_text="Parent snapshot id or content hash; defaults to the newest sharing a value."
         )
 
@@ -119,7 +120,7 @@ class SnapshotFileApi(APIView):
     permission_classes = [IsResearcher]
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request: Request, snapshot_id: int, filename: str) -> HttpResponse:
+    def get(self, request: Request, snapshot_id: int, filename: str) -> FileResponse:
         snapshot = snapshot_get(ref=snapshot_id)
         path = snapshot_file_open(snapshot=snapshot, filename=filename, actor=actor_label(request.user))
         return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115

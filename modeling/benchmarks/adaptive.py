@@ -158,7 +158,7 @@ def adaptive_benchmark(
     }
 
 
-def _per_item(counts: list[int], items: int) -> float | None:
+def _per_item(counts: list[float], items: int) -> float | None:
     """Median judgments per text (each pair shows two texts)."""
     return round(float(np.median(counts)) * 2 / items, 2) if counts else None
 
@@ -221,6 +221,7 @@ def _judgments_to_target(
                 data, prior_strength=PRIOR_STRENGTH, choix_max_items=0, se_exact_max_items=0, init=previous
             )
             previous = result.utilities
+            assert result.se is not None  # fit computes standard errors by default
             posterior = (result.utilities, result.se)
             if spearmanr(result.utilities, truth).statistic >= target:
                 return given + 1

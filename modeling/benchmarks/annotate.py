@@ -270,8 +270,10 @@ def _profile_requests(*, campaign_id: int, username: str) -> dict[str, Any]:
         assignment = ask()
         next_queries = len(captured)
     with CaptureQueriesContext(connection) as captured:
-        assignment = answer(assignment, True)
+        following = answer(assignment, True)
         submit_next_queries = len(captured)
+    assert following is not None  # with then_next, answer() returns the next comparison or raises
+    assignment = following
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend_pid = cursor.fetchone()[0]

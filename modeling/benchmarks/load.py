@@ -264,13 +264,13 @@ class CpuMeter:
 
 
 def _purge(broker_url: str) -> None:
-    from kombu import Connection
+    from kombu import Connection, Queue
 
     with Connection(broker_url, connect_timeout=5) as connection:
         channel = connection.default_channel
         for queue in ("default", "refit", "gpu"):
             try:
-                channel.queue_purge(queue)
+                Queue(queue, channel=channel).purge()
             except Exception:  # noqa: BLE001 - a queue that was never declared holds nothing to purge
                 pass
 

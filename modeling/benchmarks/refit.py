@@ -54,7 +54,7 @@ def refit_benchmark(
     truth = true_utilities(items, seed=seed)
     data = _simulate(truth, judgments, listwise, seed + 1)
     extra = _simulate(truth, max(1, judgments // 100), listwise, seed + 2)
-    settings = {"backend": backend, "prior_strength": prior_strength}
+    settings: dict[str, Any] = {"backend": backend, "prior_strength": prior_strength}
 
     gc.collect()
     cpu_started = time.process_time()

@@ -113,7 +113,7 @@ def reliability_benchmark(
         )
         honest = crowd.kinds == "honest"
         honest_judgments = honest[crowd.layout.judgment_annotator]
-        settings = {"prior_strength": PRIOR_STRENGTH, "choix_max_items": 0}
+        settings: dict[str, Any] = {"prior_strength": PRIOR_STRENGTH, "choix_max_items": 0}
         honest_fit = fit(data_subset(crowd.data, honest_judgments), compute_se=False, **settings)
         weighted = fit_with_reliability(crowd.data, crowd.layout, **settings)
         plain = fit(crowd.data, compute_se=False, **settings)

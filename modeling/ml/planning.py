@@ -137,6 +137,7 @@ def simulate_campaign(settings: PlanSettings, judgments_per_item: int, seed: int
         if settings.spam_share:
             data = _with_random_best_worst(data, theta, settings, rng)
     result = plackett_luce.fit(data, choix_max_items=0, compute_se=True)
+    assert result.se is not None  # compute_se=True
     scale = IntensityScale.from_quantiles(result.utilities)
     low, high = scale.interval(result.utilities, result.se)
     return float(np.median(high - low)), float(spearmanr(result.utilities, theta).statistic)

@@ -61,21 +61,24 @@ def fit_metrics_compute(*, fit: Fit) -> dict[str, Any]:
     user_ids, annotator_index = np.unique(sources[0], return_inverse=True)
     judgment_weight = np.zeros(comparisons.n_judgments)
     judgment_weight[comparisons.stage_judgment] = comparisons.stage_weight
+    fixed_weight = judgment_weight > 1.0
     layout = AnnotatorLayout(
         judgment_annotator=annotator_index.astype(np.int64),
         judgment_first=sources[1],
         n_annotators=int(user_ids.size),
-        fixed_weight=judgment_weight > 1.0,
+        fixed_weight=fixed_weight,
     )
     # the fit's own reliability weights (the reported reliability is already relative to the median annotator)
     estimates = dict(AnnotatorEstimate.objects.filter(fit=fit).values_list("annotator_id", "reliability"))
     factor = np.array([np.clip(estimates.get(int(u), 1.0), 0.0, DEFAULT_MAX_WEIGHT) for u in user_ids])
-    per_judgment = np.where(layout.fixed_weight, 1.0, factor[layout.judgment_annotator])
+    per_judgment = np.where(fixed_weight, 1.0, factor[layout.judgment_annotator])
     weighted = replace(comparisons, stage_weight=comparisons.stage_weight * per_judgment[comparisons.stage_judgment])
     engine = config.get("engine", {})
     # choix_max_items=0: the O(m) backends, which reach the same optimum without choix's dense matrices
-    fit_kwargs = {"prior_strength": float(config.get("prior_strength", 1.0)), "tol": float(config.get("tol", 1e-3)),
-                  "choix_max_items": 0}
+    fit_kwargs: dict[str, Any] = {
+        "prior_strength": float(config.get("prior_strength", 1.0)), "tol": float(config.get("tol", 1e-3)),
+        "choix_max_items": 0,
+    }
     metrics["split_half"] = ml_agreement.split_half_reliability(weighted, n_splits=SPLITS, seed=fit.pk, **fit_kwargs)
     tie_parameters = {int(k): float(v) for k, v in (engine.get("tie_parameters") or {}).items()}
     metrics["fragility"] = ml_agreement.fragility(

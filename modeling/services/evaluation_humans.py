@@ -113,7 +113,8 @@ def human_campaign_open(evaluation: SteeringEvaluation) -> Campaign:
         # A single-value response points at its probe (baseline and profile responses have one per value).
         singles = list(SteeredResponse.objects.filter(evaluation=evaluation, value__isnull=False).exclude(response=""))
         for single in singles:
-            single.probe_item_id = built.probe_item_of.get((single.pk, single.value_id))
+            if single.value_id is not None:  # (always: the query asks for a value)
+                single.probe_item_id = built.probe_item_of.get((single.pk, single.value_id))
         SteeredResponse.objects.bulk_update(singles, ["probe_item"], batch_size=1000)
         planned = dict(locked.planned or {})
         planned["human_anchors"] = frozen

@@ -89,13 +89,13 @@ def anchor_rows(value: Value) -> tuple[list[tuple[int, float, str]], dict[str, A
                 "source_label": f"published fit #{published.fit_id}",
             }
             return [(int(i), float(y), str(t)) for i, y, t in rows], facts
-    rows = list(
+    priors = (
         PoolItem.objects.filter(value=value, is_probe=False, prior_intensity__isnull=False)
         .order_by("pk")
         .values_list("pk", "prior_intensity", "text__content")
     )
     facts = {"source": "vidb_prior", "source_label": "imported VIDB ratings"}
-    return [(int(i), float(y), str(t)) for i, y, t in rows], facts
+    return [(int(i), float(y), str(t)) for i, y, t in priors if y is not None], facts
 
 
 def anchor_facts(value: Value, window_size: int) -> dict[str, Any]:

@@ -512,9 +512,13 @@ def evaluation_run_job(context: JobContext) -> dict[str, Any]:
 Report = Callable[[float, str], None]
 
 
+def _no_report(progress: float, message: str = "") -> None:
+    pass
+
+
 def evaluation_run(*, evaluation_id: int, report: Report | None = None) -> dict[str, Any]:
     """Run (or resume) an evaluation to its report — or, with human judges, to its ranking campaign."""
-    report = report or (lambda progress, message="": None)
+    report = report or _no_report
     evaluation = evaluation_get(evaluation_id=evaluation_id)
     if evaluation.status in (Status.FINISHED, Status.WAITING_FOR_HUMANS):
         return {"evaluation_id": evaluation.pk, "status": evaluation.status}
@@ -787,7 +791,7 @@ def _stage_run(evaluation: SteeringEvaluation, stage: str, report: Report, span:
 
         queue = evaluation.job.queue if evaluation.job is not None else "default"
         for _ in range(helpers):
-            transaction.on_commit(lambda: evaluation_work.apply_async(args=[evaluation.pk, stage], queue=queue))
+            transaction.on_commit(lambda: evaluation_work.apply_async(args=(evaluation.pk, stage), queue=queue))
     if stage == "generate":
         label = "Generating responses"
     else:

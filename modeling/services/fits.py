@@ -22,6 +22,7 @@ task, or the job reaper's retry) reads them all again.
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -337,7 +338,7 @@ def _abandon_dead_fits(value_id: int, *, job_id: int | None) -> None:
     """Mark as FAILED the RUNNING fits of this value that will never finish: an earlier attempt of this same job
     (its worker died and the job reaper handed the job out again), or any fit older than the reaper's stale limit
     (one refit job per value runs at a time, so an old RUNNING fit has lost its worker)."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=settings.VALUEFLOW_JOB_STALE_AFTER_S)
+    cutoff = timezone.now() - timedelta(seconds=settings.VALUEFLOW_JOB_STALE_AFTER_S)
     dead = Q(created_at__lt=cutoff) | Q(job_id=job_id) if job_id is not None else Q(created_at__lt=cutoff)
     Fit.objects.filter(dead, value_id=value_id, status=Fit.Status.RUNNING).update(
         status=Fit.Status.FAILED,
@@ -477,7 +478,7 @@ def _refit_schedule(*, value_id: int, countdown_s: float, requested_by: Any = No
         from common.tasks import job_run
 
         job_id = job.pk
-        transaction.on_commit(lambda: job_run.apply_async(args=[job_id], queue=REFIT_QUEUE))
+        transaction.on_commit(lambda: job_run.apply_async(args=(job_id,), queue=REFIT_QUEUE))
     return job
 
 

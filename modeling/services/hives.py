@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from common.exceptions import ApplicationError
@@ -591,7 +591,8 @@ def hives_embed_all(*, version: EmbeddingModel, report: Callable[[float], None] 
         if row < len(text_ids) and text_ids[row] == text_id:
             by_value[value_id].append((row, direction_from(direction, intensity), intensity, prior))
 
-    keys, centroids, counts = [], [], []
+    keys: list[str] = []
+    centroids, counts = [], []
     scored_value, scored_rows, scored_scores = [], [], []
     judge = HivesJudge()
     judge_agreement: dict[str, Any] = {}
@@ -873,7 +874,7 @@ def hives_embed_job(context: JobContext) -> dict[str, Any]:
 # --- reads for pages and the API -------------------------------------------------------------------------------
 
 
-def hives_version_list():  # type: ignore[no-untyped-def]
+def hives_version_list() -> QuerySet[EmbeddingModel]:
     return EmbeddingModel.objects.select_related("created_by", "job").order_by("-created_at", "-id")
 
 

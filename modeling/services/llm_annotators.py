@@ -317,7 +317,8 @@ def llm_annotate_job(context: JobContext) -> dict[str, Any]:
     from modeling.services.backends import backend_build, backend_get
 
     params = context.params
-    campaign = Campaign.objects.filter(pk=params.get("campaign_id")).first()
+    campaign_id = params.get("campaign_id")
+    campaign = Campaign.objects.filter(pk=campaign_id).first() if campaign_id is not None else None
     if campaign is None:
         raise ApplicationError(f"Campaign {params.get('campaign_id')} does not exist.", extra={"params": params})
     backend = backend_get(backend_id=int(params["backend_id"]))

@@ -299,7 +299,8 @@ def gold_pairs_promote(*, fit: Fit) -> dict[str, Any]:
                 "stronger_id", "weaker_id"
             )
         }
-        new, used = [], set()
+        new: list[GoldComparison] = []
+        used: set[int] = set()
         for stronger, weaker, probability, gap in pairs:
             if len(new) >= room:
                 break

@@ -49,6 +49,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from common.exceptions import ApplicationError
@@ -307,7 +308,7 @@ def snapshot_content_hash(frozen: Sequence[FrozenValue]) -> str:
 def _durable_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a new file for writing and fsync it on close, so a renamed folder never holds unwritten data."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
+    kwargs: dict[str, Any] = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
     with open(path, mode, **kwargs) as fh:
         yield fh
         fh.flush()
@@ -647,7 +648,7 @@ def snapshot_value_ids_from_keys(*, keys: Sequence[str]) -> list[int]:
 # --- reading snapshots and handing out their files --------------------------------------------------------------
 
 
-def snapshot_list():  # type: ignore[no-untyped-def]
+def snapshot_list() -> QuerySet[Snapshot]:
     return Snapshot.objects.select_related("created_by", "parent").order_by("-created_at", "-id")
 
 

@@ -229,7 +229,7 @@ def evaluation_report_build(*, evaluation: SteeringEvaluation) -> dict[str, Any]
         if row["condition"].startswith("profile:"):
             profile_scores[(row["backend_id"], row["condition"], value_id)].append(intensity)
             continue
-        level = None if row["condition"] == "baseline" else row["level"]
+        level: int | None = None if row["condition"] == "baseline" else row["level"]
         if level is not None and row["value_id"] != value_id:
             continue
         scored[(row["backend_id"], value_id)].append(
@@ -243,7 +243,7 @@ def evaluation_report_build(*, evaluation: SteeringEvaluation) -> dict[str, Any]
                 if row["backend_id"] != backend_id:
                     continue
                 if row["condition"] == "baseline":
-                    level: int | None = None
+                    level = None
                 elif row["value_id"] == value_id and not row["condition"].startswith("profile:"):
                     level = row["level"]
                 else:

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import admin_required
 from common.exceptions import ApplicationError
+from common.http import HtmxHttpRequest
 from common.selectors import job_list_visible_to
 from modeling.ml.llm.smollm import SMOLLM2_MODEL_ID
 from modeling.models import ModelBackend
@@ -128,7 +129,7 @@ def backend_edit_view(request: HttpRequest, backend_id: int) -> HttpResponse:
 
 @admin_required
 @require_POST
-def backend_test_view(request: HttpRequest, backend_id: int) -> HttpResponse:
+def backend_test_view(request: HtmxHttpRequest, backend_id: int) -> HttpResponse:
     """Start a connection test; htmx gets the job's progress bar in place, other browsers the list with it."""
     backend = _get_backend(backend_id)
     job = backend_test_start(backend=backend, user=request.user)

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import researcher_required
+from common.http import HtmxHttpRequest
 from labeling.models import Value
 from modeling.selectors import (
     fit_median_ci_width,
@@ -35,7 +36,7 @@ TEMPLATE = "modeling/value_intensities.html"
 
 
 @researcher_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     rows = value_fit_overview()
     context = {"rows": rows, "live": any(row.campaign_running for row in rows)}
     template = "modeling/dashboard.html#value-table" if request.htmx else "modeling/dashboard.html"
@@ -50,7 +51,7 @@ def _value_or_404(theory_key: str, value_key: str) -> Value:
 
 
 @researcher_required
-def value_intensities(request: HttpRequest, theory_key: str, value_key: str) -> HttpResponse:
+def value_intensities(request: HtmxHttpRequest, theory_key: str, value_key: str) -> HttpResponse:
     """GET the whole page, or (htmx) one of its parts: "ranked-items" (search, pages) or "value-live"."""
     value = _value_or_404(theory_key, value_key)
     context: dict[str, Any] = {"value": value, "live": value_has_running_campaign(value=value)}
@@ -77,7 +78,8 @@ def _ranked_items_context(request: HttpRequest, value: Value) -> dict[str, Any]:
             "item": item,
             "excerpt": plots.excerpt(item.text.content),
             "bar": plots.interval_bar(item.intensity, item.ci_low, item.ci_high),
-            "unjudged": not item.n_judgments,
+            # value_ranked_items annotates n_judgments; django-stubs loses the annotation through the Paginator
+            "unjudged": not item.n_judgments,  # type: ignore[attr-defined]
         }
         for offset, item in enumerate(page.object_list)
     ]
@@ -108,7 +110,7 @@ def _live_context(value: Value) -> dict[str, Any]:
 
 @require_POST
 @researcher_required
-def value_refit(request: HttpRequest, theory_key: str, value_key: str) -> HttpResponse:
+def value_refit(request: HtmxHttpRequest, theory_key: str, value_key: str) -> HttpResponse:
     """"Refit now": start the value's refit job (or hurry the one already waiting) and show its progress."""
     value = _value_or_404(theory_key, value_key)
     job = refit_now(value=value, requested_by=request.user)

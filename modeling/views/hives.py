@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.permissions import researcher_required
 from common.exceptions import ApplicationError
+from common.http import HtmxHttpRequest
 from modeling.models import EmbeddingModel
 from modeling.services.hives import (
     METRIC_NAMES,
@@ -143,7 +144,7 @@ def _loss_curve_points(curve: list[list[float]]) -> dict[str, Any] | None:
 
 
 @researcher_required
-def hives_version_list_view(request: HttpRequest) -> HttpResponse:
+def hives_version_list_view(request: HtmxHttpRequest) -> HttpResponse:
     """GET: versions and the train form. POST: start a training run (or, with `use_base`, embed with the untuned
     base model so profiling works before any training)."""
     status = 200
@@ -185,7 +186,7 @@ def hives_version_list_view(request: HttpRequest) -> HttpResponse:
 
 
 @researcher_required
-def hives_version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
+def hives_version_detail(request: HtmxHttpRequest, version_id: int) -> HttpResponse:
     version = _version_or_404(version_id)
     context = {
         "version": version,
@@ -252,7 +253,7 @@ def _theory_drawing(key: str, name: str, scores: list[Any], *, prefix: str) -> d
 
 
 @researcher_required
-def profile_view(request: HttpRequest) -> HttpResponse:
+def profile_view(request: HtmxHttpRequest) -> HttpResponse:
     """GET: the form. POST: the profile of the texts, drawn per theory (htmx: only the result is swapped in)."""
     form = ProfileForm(request.POST or None)
     context: dict[str, Any] = {"form": form}

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from accounts.permissions import researcher_required
 from common.exceptions import ApplicationError
+from common.http import HtmxHttpRequest
 from common.selectors import job_list_visible_to
 from labeling.models import Campaign
 from modeling.ml.planning import NOISE_SPREADS, PROTOCOL_SIZES
@@ -49,7 +50,8 @@ class PlannerForm(forms.Form):
     seeds = forms.IntegerField(min_value=1, max_value=10, initial=3, label="Simulations per budget")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         campaign = data.get("campaign")
         if campaign is not None:
             defaults = campaign_plan_defaults(campaign=campaign)
@@ -75,7 +77,7 @@ def _plan_job(request: HttpRequest) -> Any:
 
 
 @researcher_required
-def planner(request: HttpRequest) -> HttpResponse:
+def planner(request: HtmxHttpRequest) -> HttpResponse:
     """GET the form (and, with ?job=<id>, that plan's progress or result); POST starts a plan."""
     if request.method == "POST":
         form = PlannerForm(request.POST)

@@ -85,25 +85,27 @@ def histogram(counts: Sequence[int], edges: Sequence[float], *, width: int = 420
 
 
 def line_chart(
-    points: Sequence[tuple[datetime, float]], *, title: str, unit: str = "", width: int = 420, height: int = 140
+    points: Sequence[tuple[datetime | None, float | None]], *, title: str, unit: str = "", width: int = 420,
+    height: int = 140,
 ) -> SafeString:
-    """A line over time (e.g. median interval width per fit), first and last values labelled."""
-    points = [(when, value) for when, value in points if value is not None]
-    if len(points) < 2:
+    """A line over time (e.g. median interval width per fit), first and last values labelled; points without a time
+    or a value are left out."""
+    drawn = [(when, value) for when, value in points if when is not None and value is not None]
+    if len(drawn) < 2:
         return format_html('<p class="muted">{}: too few fits to draw yet.</p>', title)
     left, right, top, bottom = 36, 10, 10, 22
     plot_w, plot_h = width - left - right, height - top - bottom
-    t0, t1 = points[0][0].timestamp(), points[-1][0].timestamp()
-    values = [value for _, value in points]
+    t0, t1 = drawn[0][0].timestamp(), drawn[-1][0].timestamp()
+    values = [value for _, value in drawn]
     low, high = min(values), max(values)
     span_t, span_v = (t1 - t0) or 1.0, (high - low) or 1.0
     coords = [
         (round(left + (when.timestamp() - t0) / span_t * plot_w, 2), round(top + (high - value) / span_v * plot_h, 2))
-        for when, value in points
+        for when, value in drawn
     ]
     polyline = " ".join(f"{x},{y}" for x, y in coords)
     first, last = values[0], values[-1]
-    label = f"{title}: from {first:.4g}{unit} to {last:.4g}{unit} over {len(points)} fits."
+    label = f"{title}: from {first:.4g}{unit} to {last:.4g}{unit} over {len(drawn)} fits."
     return format_html(
         '<svg class="plot" width="100%" viewBox="0 0 {w} {h}" role="img" aria-label="{label}" '
         'preserveAspectRatio="xMidYMid meet" style="max-width:{w}px">'
@@ -118,7 +120,7 @@ def line_chart(
         "</svg>",
         w=width, h=height, label=label, left=left, right_x=left + plot_w, base=top + plot_h, line=_LINE,
         muted=_MUTED, accent=_ACCENT, top_text=top + 9, high=f"{high:.3g}", low=f"{low:.3g}", h_text=height - 6,
-        start=points[0][0].strftime("%m-%d %H:%M"), end=points[-1][0].strftime("%m-%d %H:%M"), polyline=polyline,
+        start=drawn[0][0].strftime("%m-%d %H:%M"), end=drawn[-1][0].strftime("%m-%d %H:%M"), polyline=polyline,
         last_x=coords[-1][0], last_y=coords[-1][1],
     )
 

@@ -45,7 +45,7 @@ def query_set_list_view(request: HttpRequest) -> HttpResponse:
     form = QuerySetImportForm()
     status = 200
     if request.method == "POST":
-        if not request.user.is_platform_admin:
+        if not (request.user.is_authenticated and request.user.is_platform_admin):
             raise PermissionDenied("Only admins may import query sets.")
         form = QuerySetImportForm(request.POST, request.FILES)
         if form.is_valid():

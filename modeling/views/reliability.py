@@ -12,6 +12,7 @@ from django.utils.safestring import SafeString
 
 from accounts.permissions import admin_required, researcher_required
 from common.exceptions import ApplicationError
+from common.http import HtmxHttpRequest
 from labeling.models import Campaign, Value
 from modeling.models import ModelBackend
 from modeling.selectors import value_by_keys, value_has_running_campaign, value_published_pointer
@@ -53,7 +54,7 @@ def reliability_bar(estimate: float, low: float, high: float, *, width: int = 14
 
 
 @researcher_required
-def value_annotators(request: HttpRequest, theory_key: str, value_key: str) -> HttpResponse:
+def value_annotators(request: HtmxHttpRequest, theory_key: str, value_key: str) -> HttpResponse:
     """GET the page, or (htmx) its live part "annotators-live", refreshed while a campaign on the value runs."""
     value = _value_or_404(theory_key, value_key)
     pointer = value_published_pointer(value=value)

@@ -13,6 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.permissions import researcher_required
 from common.exceptions import ApplicationError
+from common.http import HtmxHttpRequest
 from labeling.models import Value
 from modeling.models import Snapshot
 from modeling.services.snapshots import (
@@ -55,7 +56,7 @@ def _get_snapshot(snapshot_id: int) -> Snapshot:
 
 
 @researcher_required
-def snapshot_list_view(request: HttpRequest) -> HttpResponse:
+def snapshot_list_view(request: HtmxHttpRequest) -> HttpResponse:
     """GET: snapshots, newest first, with the create form. POST: freeze the chosen values (htmx: the form comes
     back with its errors, status 422, or the browser is sent to the new snapshot)."""
     status = 200
@@ -106,7 +107,7 @@ def snapshot_detail(request: HttpRequest, snapshot_id: int) -> HttpResponse:
 
 
 @researcher_required
-def snapshot_download(request: HttpRequest, snapshot_id: int, filename: str) -> HttpResponse:
+def snapshot_download(request: HttpRequest, snapshot_id: int, filename: str) -> HttpResponse | FileResponse:
     snapshot = _get_snapshot(snapshot_id)
     try:
         path = snapshot_file_open(snapshot=snapshot, filename=filename, actor=actor_label(request.user))
@@ -119,7 +120,7 @@ def snapshot_download(request: HttpRequest, snapshot_id: int, filename: str) -> 
 
 
 @researcher_required
-def snapshot_download_zip(request: HttpRequest, snapshot_id: int) -> HttpResponse:
+def snapshot_download_zip(request: HttpRequest, snapshot_id: int) -> FileResponse:
     snapshot = _get_snapshot(snapshot_id)
     try:
         archive = snapshot_zip_build(snapshot=snapshot, actor=actor_label(request.user))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from accounts.models import User
 from accounts.services import user_create
@@ -26,8 +26,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def browser() -> Iterator[Browser]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-def _new_page(browser: Browser, viewport: dict[str, int], java_script: bool = True) -> Iterator[Page]:
+def _new_page(browser: Browser, viewport: ViewportSize, java_script: bool = True) -> Iterator[Page]:
     context = browser.new_context(viewport=viewport, java_script_enabled=java_script)
     context.set_default_timeout(10_000)
     page = context.new_page()

@@ -222,6 +222,7 @@ def test_a_listwise_text_dragged_with_the_mouse(live_server, desktop_page: Page,
     page.eval_on_selector(".rank-list", "list => window.scrollTo(0, list.getBoundingClientRect().top + scrollY - 8)")
     last = page.locator(".rank-row").nth(3).bounding_box()
     first = page.locator(".rank-row").nth(0).bounding_box()
+    assert last is not None and first is not None  # both rows are laid out
     page.mouse.move(last["x"] + last["width"] / 2, last["y"] + last["height"] / 2)
     page.mouse.down()
     page.mouse.move(first["x"] + first["width"] / 2, first["y"] + 4, steps=12)
@@ -243,6 +244,7 @@ def test_on_a_phone_the_two_texts_stack_and_stay_readable(live_server, phone_pag
     cards = page.locator("[data-testid=text-card]")
     expect(cards).to_have_count(2)
     top, bottom = cards.nth(0).bounding_box(), cards.nth(1).bounding_box()
+    assert top is not None and bottom is not None
     assert bottom["y"] >= top["y"] + top["height"] - 1  # stacked, not side by side
     assert top["width"] > 300 and bottom["width"] > 300
     font_size = page.eval_on_selector(".text-body", "el => parseFloat(getComputedStyle(el).fontSize)")

@@ -61,6 +61,7 @@ def test_an_admin_launches_an_evaluation_and_reaches_its_report(
     page.screenshot(path=str(screenshot_dir / "evaluation-running.png"), full_page=True)
 
     evaluation = SteeringEvaluation.objects.get()
+    assert evaluation.job_id is not None
     assert job_run(job_id=evaluation.job_id).status == "succeeded"  # this test process is the worker
 
     expect(page.get_by_test_id("evaluation-status")).to_have_text("Finished", timeout=15_000)

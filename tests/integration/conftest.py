@@ -34,12 +34,14 @@ def _worker_env(database_name: str) -> dict[str, str]:
 
 
 def _purge_broker() -> None:
+    from kombu import Queue
+
     from config.celery_app import app
 
     with app.connection_for_write() as conn:
         for queue in ("default", "refit", "gpu"):
             try:
-                conn.default_channel.queue_purge(queue)
+                Queue(queue, channel=conn.default_channel).purge()
             except Exception:  # noqa: BLE001 - a queue that does not exist yet has nothing to purge
                 pass
 

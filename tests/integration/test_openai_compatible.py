@@ -95,7 +95,8 @@ def serve(stack: ExitStack, backend, handler=CountingHandler, api_key=None):
     server = stack.enter_context(
         serve_backend(backend, model_name="tiny-chat", api_key=api_key, handler_class=handler)
     )
-    server.requests, server.count_lock = 0, threading.Lock()
+    # the test's request counter, on the server its handlers share
+    server.requests, server.count_lock = 0, threading.Lock()  # type: ignore[attr-defined]
     return server
 
 

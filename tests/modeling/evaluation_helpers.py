@@ -156,14 +156,15 @@ def publish_prior_fit(value: Value) -> None:
     from modeling.services.fits import fit_publish
 
     items = list(PoolItem.objects.filter(value=value, is_probe=False).exclude(prior_intensity=None))
+    priors = [(item, item.prior_intensity) for item in items if item.prior_intensity is not None]
     fit = Fit.objects.create(
         value=value, status=Fit.Status.SUCCEEDED, backend="choix", config={}, watermark=0, n_items=len(items),
         log_likelihood=0.0, converged=True, finished_at=timezone.now(),
     )
     ItemScore.objects.bulk_create(
-        ItemScore(fit=fit, pool_item=item, utility=item.prior_intensity / 4, se=0.2, intensity=item.prior_intensity,
-                  ci_low=max(-10, item.prior_intensity - 1), ci_high=min(10, item.prior_intensity + 1), n_judgments=3)
-        for item in items
+        ItemScore(fit=fit, pool_item=item, utility=prior / 4, se=0.2, intensity=prior,
+                  ci_low=max(-10, prior - 1), ci_high=min(10, prior + 1), n_judgments=3)
+        for item, prior in priors
     )
     assert fit_publish(fit=fit)
 

@@ -29,7 +29,7 @@ def connection_options() -> dict[str, str]:
     }
 
 
-def admin_execute(statement: sql.Composable) -> None:
+def admin_execute(statement: sql.Composed) -> None:
     options = connection_options()
     with psycopg.connect(dbname="postgres", user=options["user"], host=options["host"], port=options["port"],
                          password=options["password"] or None, autocommit=True) as admin:

@@ -32,7 +32,7 @@ def _summary(snapshot: Snapshot) -> dict[str, Any]:
         "id": snapshot.pk,
         "hash": snapshot.content_hash,
         "name": snapshot.name,
-        "parent_hash": snapshot.parent.content_hash if snapshot.parent_id else None,
+        "parent_hash": snapshot.parent.content_hash if snapshot.parent is not None else None,
         "created_at": snapshot.created_at.isoformat(),
         "values": [entry["value"] for entry in snapshot.manifest.get("values", [])],
         "n_items": snapshot.n_items,

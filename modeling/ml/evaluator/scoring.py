@@ -339,7 +339,7 @@ def response_score(windows: Sequence[JudgedWindow], scale: Scale) -> ResponseEst
     met = [y for w in windows for y in w.intensities if y is not None]
     beat_all = all(rank == 0 for rank in ranks)
     lost_all = all(rank == size - 1 for rank, size in zip(ranks, sizes, strict=True))
-    common = {"n_windows": len(windows), "anchors_met": len(met), "scale": scale}
+    common: dict[str, Any] = {"n_windows": len(windows), "anchors_met": len(met), "scale": scale}
 
     if beat_all or lost_all:
         # P(the observed outcome | x): the text chosen first everywhere (beat_all) or never chosen before the end

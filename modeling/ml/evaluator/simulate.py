@@ -97,7 +97,7 @@ def simulate_evaluator(settings: SimulationSettings) -> SimulationOutcome:
     judge = LogisticJudge(settings.noise)
     true_anchor = rng.uniform(-LIMIT, LIMIT, settings.anchors)
     known_anchor = np.clip(true_anchor + settings.anchor_error * rng.normal(size=settings.anchors), -LIMIT, LIMIT)
-    panel = AnchorPanel.build(range(settings.anchors), known_anchor)
+    panel = AnchorPanel.build(range(settings.anchors), known_anchor.tolist())
     true_of = dict(enumerate(true_anchor.tolist()))
     known_of = dict(enumerate(known_anchor.tolist()))
     truth = rng.uniform(settings.response_low, settings.response_high, settings.responses)

@@ -144,8 +144,7 @@ class ChatServer(ThreadingHTTPServer):
 
     @property
     def base_url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{LOOPBACK}:{self.server_port}/v1"  # bound to LOOPBACK in __init__
 
 
 @contextmanager

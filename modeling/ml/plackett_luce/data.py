@@ -155,8 +155,8 @@ class ComparisonData:
         for index, shape in enumerate(shapes):
             by_shape.setdefault(shape, []).append(index)
         blocks = []
-        for (sizes, n_rest), indices in by_shape.items():
-            template = ordering_template(sizes, n_rest, tie_limit)
+        for (group_sizes, n_rest), indices in by_shape.items():
+            template = ordering_template(group_sizes, n_rest, tie_limit)
             if len(template.stage_n_terms) == 0:
                 raise ValueError(f"ordering {indices[0]}: {orderings[indices[0]]!r} says nothing about any item.")
             rows = np.array(indices, dtype=np.int64)

@@ -428,7 +428,7 @@ def _fit_choix(data: ComparisonData, theta0: np.ndarray, prior: float, tol: floa
 
     else:
         top1 = _choice_stages_as_top1(data)
-        top1 += [(i, [phantom]) for i in range(n)] * int(prior) + [(phantom, [i]) for i in range(n)] * int(prior)
+        top1 += [(i, (phantom,)) for i in range(n)] * int(prior) + [(phantom, (i,)) for i in range(n)] * int(prior)
 
         def step(params: np.ndarray) -> np.ndarray:
             return choix.lsr_top1(n + 1, top1, alpha=0.0, initial_params=params)
@@ -447,13 +447,13 @@ def _fit_choix(data: ComparisonData, theta0: np.ndarray, prior: float, tol: floa
     return _Solution(theta, np.zeros(1), iterations, converged)
 
 
-def _choice_stages_as_top1(data: ComparisonData) -> list[tuple[int, list[int]]]:
+def _choice_stages_as_top1(data: ComparisonData) -> list[tuple[int, tuple[int, ...]]]:
     """Strict best-choice stages as choix top-1 data (winner, the others offered), repeated by integer weight."""
     stages = []
     for s in range(data.n_stages):
         terms = data.term_members[data.stage_ptr[s] : data.stage_ptr[s + 1]]
         winner = int(data.term_members[data.stage_chosen[s]])
-        stage = (winner, [int(item) for item in terms if item != winner])
+        stage = (winner, tuple(int(item) for item in terms if item != winner))
         stages += [stage] * int(round(data.stage_weight[s]))
     return stages
 

@@ -40,7 +40,7 @@ def distinct_items(n_items: int, n_judgments: int, k: int, *, seed: Seed = None)
 def _gumbel_order(theta_rows: np.ndarray, rng: np.random.Generator, random_rate: float) -> np.ndarray:
     """Column positions of each row from best to worst under PL (or at random for a ``random_rate`` share)."""
     keys = theta_rows + rng.gumbel(size=theta_rows.shape)
-    careless = rng.random(theta_rows.shape[0]) < random_rate
+    careless = rng.random(len(theta_rows)) < random_rate
     keys[careless] = rng.random((int(careless.sum()), theta_rows.shape[1]))
     return np.argsort(-keys, axis=1)
 
@@ -104,7 +104,7 @@ def simulate_rankings(
         available = (remaining[:, None, :] | (membership == 0)[None]).all(axis=2)  # every member still remaining
         keys = np.where(available, utilities + rng.gumbel(size=utilities.shape), -np.inf)
         choice = np.argmax(keys, axis=1)
-        done = ~remaining.any(axis=1)
+        done = ~np.any(remaining, axis=1)
         choice[done] = -1
         chosen_per_stage.append(choice)
         taken = membership[np.maximum(choice, 0)] > 0

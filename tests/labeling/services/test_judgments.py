@@ -232,7 +232,9 @@ def test_one_annotators_concurrent_requests_share_one_lease(researcher, annotato
     def ask() -> None:
         try:
             start.wait()
-            leases.append(assignment_next(campaign=campaign, annotator=annotator).assignment.pk)
+            lease = assignment_next(campaign=campaign, annotator=annotator).assignment
+            assert lease is not None
+            leases.append(lease.pk)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

@@ -23,7 +23,7 @@ def pl_ranking(intensities, beta, rng):
 
 
 def window(response_at: int, anchors: list[float], ordering: list[int]) -> JudgedWindow:
-    shown = list(anchors)
+    shown: list[float | None] = list(anchors)
     shown.insert(response_at, None)
     return JudgedWindow(tuple(shown), tuple(ordering))
 

@@ -22,7 +22,8 @@ def hierarchical_space(noise: float = 0.02, seed: int = 0) -> tuple[np.ndarray, 
             basis[key] = rng.normal(size=dim) / np.sqrt(dim)
         return basis[key]
 
-    vectors, examples = [], []
+    vectors: list[np.ndarray] = []
+    examples: list[HivesExample] = []
     for a, b, c in LEAVES:
         for sign in (SUPPORTS, OPPOSES):
             for _ in range(4):

@@ -84,7 +84,10 @@ def test_weights_follow_their_judgments():
         (lambda: ComparisonData.from_orderings(5, [((0,), (9,))]), "ordering 0: item 9 is outside 0..4"),
         (lambda: ComparisonData.from_orderings(5, [((0,), (1,)), ((2,), (2,))]), "ordering 1: item 2 appears twice"),
         (lambda: ComparisonData.from_orderings(5, [((0,),)]), "ordering 0: a judgment needs at least two items"),
-        (lambda: ComparisonData.from_orderings(5, [(0, 1)]), "ordering 0: each group must be a non-empty tuple"),
+        (  # groups of the wrong type, on purpose
+            lambda: ComparisonData.from_orderings(5, [(0, 1)]),  # type: ignore[list-item]
+            "ordering 0: each group must be a non-empty tuple",
+        ),
         (lambda: ComparisonData.from_orderings(5, [((0, 1, 2),)], max_tie_size=2), "exceeds max_tie_size=2"),
         (lambda: ComparisonData.from_orderings(5, [((0,), (1,))], weights=[-1]), "ordering 0 has weight -1"),
         (lambda: ComparisonData.from_orderings(5, [((0,), (1,))], shown=[[1, 2]]), "item 0 is ranked but not among"),

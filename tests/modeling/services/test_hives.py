@@ -67,6 +67,7 @@ class ScriptedMetrics:
 
 def train_now(**kwargs) -> EmbeddingModel:
     version = hives_training_start(hyperparameters=dict(FAST), **kwargs)
+    assert version.job_id is not None
     job_run(job_id=version.job_id)
     version.refresh_from_db()
     return version

@@ -82,6 +82,7 @@ def _judge(value: Value, annotator, researcher, n: int) -> list[int]:
     ids = []
     for _ in range(n):
         lease = assignment_next(campaign=campaign, annotator=annotator).assignment
+        assert lease is not None
         result = judgment_submit(assignment_id=lease.pk, annotator=annotator, ordering=[[i] for i in lease.item_ids],
                                  latency_ms=1200)
         ids.append(result.judgment.pk)
