@@ -38,7 +38,10 @@ def _broker() -> str:
     from celery import current_app
 
     with current_app.connection_for_write(connect_timeout=CHECK_TIMEOUT_S) as broker:
-        broker.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=CHECK_TIMEOUT_S)
+        # kombu takes the timeout in seconds, a float as well (its stubs say int)
+        broker.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0, timeout=CHECK_TIMEOUT_S  # type: ignore[arg-type]
+        )
     return "ok"
 
 

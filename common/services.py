@@ -3,6 +3,7 @@
 import logging
 import time
 import traceback
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -61,7 +62,7 @@ def _enqueue_on_commit(job: Job, *, countdown_s: float = 0.0) -> None:
 
     job_id, queue = job.pk, job.queue
     options = {"queue": queue, "countdown": countdown_s} if countdown_s > 0 else {"queue": queue}
-    transaction.on_commit(lambda: job_run.apply_async(args=[job_id], **options))
+    transaction.on_commit(lambda: job_run.apply_async(args=(job_id,), **options))
 
 
 def job_run(*, job_id: int) -> Job:
@@ -142,7 +143,7 @@ def job_cancel(*, job: Job) -> Job:
 def jobs_reap_stale(*, max_attempts: int = 3) -> int:
     """Requeue running jobs whose worker died (no heartbeat for VALUEFLOW_JOB_STALE_AFTER_S); fail them after
     max_attempts. Returns how many jobs were touched."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=settings.VALUEFLOW_JOB_STALE_AFTER_S)
+    cutoff = timezone.now() - timedelta(seconds=settings.VALUEFLOW_JOB_STALE_AFTER_S)
     touched = 0
     for job_id in Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True):
         with transaction.atomic():

@@ -24,7 +24,8 @@ def instance(model: type[M], row: Sequence[Any]) -> M:
     for field, raw in zip(model._meta.concrete_fields, row, strict=False):
         convert = getattr(field, "from_db_value", None)
         values.append(convert(raw, None, connection) if convert is not None and raw is not None else raw)
-    return model.from_db(connection.alias, None, values)
+    # Django reads field_names only for a partial row; this row has every concrete field
+    return model.from_db(connection.alias, None, values)  # type: ignore[arg-type]
 
 
 def cursor(*, binary: bool = False) -> Any:
@@ -52,6 +53,6 @@ def _cursor_class(*, binary: bool) -> Any:
 
     class BinaryResultsCursor(ServerBindingCursor):  # type: ignore[misc]
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            return super().execute(query, params, **{"binary": True, **kwargs})
+            return super().execute(query, params, **{"binary": True, **kwargs})  # type: ignore[misc]  # (psycopg's)
 
     return BinaryResultsCursor

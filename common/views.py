@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from accounts.permissions import researcher_required
+from common.http import HtmxHttpRequest
 from common.readiness import readiness_report
 from common.selectors import job_list_visible_to
 
@@ -17,7 +18,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+def job_detail(request: HtmxHttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(job_list_visible_to(user=request.user), pk=job_id)
     template = "common/job_detail.html#job-progress" if request.htmx else "common/job_detail.html"
     return render(request, template, {"job": job})

@@ -2,6 +2,7 @@
 local.py, production.py and test.py only override."""
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -206,7 +207,7 @@ MODELING_DEVICE = env("MODELING_DEVICE", default="cpu")
 # logger; VALUEFLOW_AUDIT_LOG_FILE also appends it, as JSON lines, to a file of its own.
 LOG_FORMAT = env("DJANGO_LOG_FORMAT", default="plain")
 VALUEFLOW_AUDIT_LOG_FILE = env("VALUEFLOW_AUDIT_LOG_FILE", default="")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {

@@ -86,7 +86,7 @@ def member_lock(*, campaign_id: int, annotator_id: int) -> CampaignMember | None
     The statements go to PostgreSQL in one round trip (psycopg's pipeline mode), but as separate statements: the
     lease is read with a snapshot taken after the lock is held, so it sees a lease that a concurrent request of the
     same annotator committed while this one waited for the lock."""
-    statements = [
+    statements: list[tuple[str, Any]] = [  # (SQL, its parameters)
         (_MEMBER_LOCK, {"campaign": campaign_id, "annotator": annotator_id}),
         (_OPEN_LEASE, [annotator_id, campaign_id]),
     ]

@@ -91,7 +91,9 @@ def assignment_next(*, campaign: Campaign, annotator, rng: random.Random | None 
     now = timezone.now()
     with transaction.atomic():
         member = _membership_lock(campaign=campaign, annotator=annotator)
-        if member is None or (member.cohort_restricted and not member.in_cohort and not annotator.is_researcher):
+        # cohort_restricted and in_cohort: set on the locked row by _membership_lock (on either path)
+        outsider = member is not None and member.cohort_restricted and not member.in_cohort  # type: ignore[attr-defined]
+        if member is None or (outsider and not annotator.is_researcher):
             return NextAssignment(None, NOT_IN_COHORT)
         if member.state != CampaignMember.State.ACTIVE:
             return NextAssignment(None, f"member_{member.state}")

@@ -114,7 +114,7 @@ class HivesJudge:
         for i, head in enumerate(self.heads.values()):
             arrays[f"w{i}"] = head.weights
             arrays[f"b{i}"] = np.asarray([head.bias, head.n_texts], dtype=np.float64)
-        np.savez(path, **arrays)
+        np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stubs read **arrays as its options (allow_pickle)
 
     @classmethod
     def load(cls, path: Path | str) -> HivesJudge:

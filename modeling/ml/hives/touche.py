@@ -70,8 +70,8 @@ def parse_location(location: str) -> tuple[Path, str]:
     folder, separator, split = location.rpartition(":")
     if separator and Path(folder).is_dir():
         if not (Path(folder) / f"arguments-{split}.tsv").is_file():
-            splits = ", ".join(sorted(p.stem.removeprefix("arguments-") for p in Path(folder).glob("arguments-*.tsv")))
-            raise ValueError(f"{location}: {folder} has no arguments-{split}.tsv (splits found: {splits or 'none'})")
+            found = ", ".join(sorted(p.stem.removeprefix("arguments-") for p in Path(folder).glob("arguments-*.tsv")))
+            raise ValueError(f"{location}: {folder} has no arguments-{split}.tsv (splits found: {found or 'none'})")
         return Path(folder), split
     raise ValueError(f"{location}: no such Touché folder or file")
 
