@@ -240,6 +240,30 @@ def items_lock(*, campaign: Campaign, value_id: int, pool_item_ids: Sequence[int
         return [pool_item_id for (pool_item_id,) in cursor.fetchall()]
 
 
+_WINDOW_FROM = (
+    f"SELECT pool_item_id FROM labeling_campaignitem WHERE {_ELIGIBLE} AND id >= %(start)s"
+    " ORDER BY id LIMIT %(size)s FOR UPDATE SKIP LOCKED"
+)
+_WINDOW_BEFORE = (
+    f"SELECT pool_item_id FROM labeling_campaignitem WHERE {_ELIGIBLE} AND id < %(start)s"
+    " ORDER BY id LIMIT %(size)s FOR UPDATE SKIP LOCKED"
+)
+
+
+def random_window(*, campaign: Campaign, value_id: int, start: int, size: int) -> list[int]:
+    """Pool item ids of up to `size` eligible items from id `start` on, wrapping around to the start of the id
+    range, row-locked (SKIP LOCKED), in id order within each part: the ORM path's two statements, without building
+    them per request."""
+    params = {"campaign": campaign.pk, "value": value_id, "per_item": campaign.judgments_per_item, "start": start}
+    with _cursor() as cursor:
+        cursor.execute(_WINDOW_FROM, {**params, "size": size})
+        window = [pool_item_id for (pool_item_id,) in cursor.fetchall()]
+        if len(window) < size:
+            cursor.execute(_WINDOW_BEFORE, {**params, "size": size - len(window)})
+            window += [pool_item_id for (pool_item_id,) in cursor.fetchall()]
+    return window
+
+
 def random_partner(*, campaign: Campaign, value_id: int, start: int, exclude: Sequence[int]) -> int | None:
     """The first eligible item from id `start` on, not in `exclude`, row-locked (SKIP LOCKED)."""
     sql = (

@@ -9,6 +9,7 @@ balanced (least-exposed items) or random, the chosen items locked with SELECT â€
 concurrent annotators take different rows â†’ store the lease with the order shown and the reason it was chosen.
 """
 
+import functools
 import itertools
 import logging
 import random
@@ -40,6 +41,8 @@ MAX_COMBINATIONS_SCANNED = 2000
 # Adaptive sampling: how many of its best comparisons a request tries to lock before it falls back to balanced
 # sampling (the others were taken by concurrent requests in the meantime).
 ADAPTIVE_LOCK_ATTEMPTS = 4
+# Ranked comparisons whose seen check goes to the database together.
+SEEN_BATCH = 8
 
 # Why there is no comparison for this annotator, beyond the campaign's own state.
 NOT_IN_COHORT = "not_in_cohort"
@@ -305,7 +308,9 @@ def _try_sample(*, campaign: Campaign, annotator, rng: random.Random) -> _Choice
 
 def _sample_value(*, campaign: Campaign, annotator, value_id: int, rng: random.Random):  # type: ignore[no-untyped-def]
     k = campaign.list_size
-    eligible = sampling.eligible_items(campaign=campaign, value_id=value_id)
+    # the ORM queryset of eligible items, built on first use only: the PostgreSQL path rarely needs it, and
+    # building it costs more CPU than some of the statements it would replace
+    eligible = functools.cache(lambda: sampling.eligible_items(campaign=campaign, value_id=value_id))
     seen = _SeenKeys(campaign=campaign, annotator=annotator, value_id=value_id)
     window_size = max(MIN_WINDOW, WINDOW_PER_SLOT * k)
     random_partner = True
@@ -426,14 +431,15 @@ def _adaptive_choice(  # type: ignore[no-untyped-def]
         return _AdaptiveOutcome(random=True)
     attempts = 0
     ranking = list(sampling.ranked_comparisons(candidates, k=campaign.list_size))
-    seen.prefetch([comparison_key(ranked.pool_item_ids) for ranked in ranking])
-    for ranked in ranking:
+    for position, ranked in enumerate(ranking):
+        if position % SEEN_BATCH == 0:  # asked a batch at a time: the first few are nearly always new to them
+            seen.prefetch([comparison_key(later.pool_item_ids) for later in ranking[position : position + SEEN_BATCH]])
         if comparison_key(ranked.pool_item_ids) in seen:
             continue
         if annotation_sql.enabled():
             locked = annotation_sql.items_lock(campaign=campaign, value_id=value_id, pool_item_ids=ranked.pool_item_ids)
         else:
-            chosen = eligible.filter(pool_item_id__in=ranked.pool_item_ids).order_by("id")
+            chosen = eligible().filter(pool_item_id__in=ranked.pool_item_ids).order_by("id")
             locked = _locked_ids(chosen, campaign.list_size)
         if len(locked) == campaign.list_size:
             items = list(ranked.pool_item_ids)
@@ -460,8 +466,8 @@ def _least_exposed_window(  # type: ignore[no-untyped-def]
             campaign=campaign, value_id=value_id, size=size, nearest=size * WINDOW_SPREAD
         )
         return sorted(window)
-    nearest = eligible.order_by("judgments_count").values_list("id", flat=True)[: size * WINDOW_SPREAD]
-    ordered = eligible.filter(id__in=list(nearest)).order_by("judgments_count", "in_flight", "id")
+    nearest = eligible().order_by("judgments_count").values_list("id", flat=True)[: size * WINDOW_SPREAD]
+    ordered = eligible().filter(id__in=list(nearest)).order_by("judgments_count", "in_flight", "id")
     # sorted, so that a seeded sampler draws the same comparisons whatever order the rows came back in
     return sorted(_locked_ids(ordered, size))
 
@@ -477,9 +483,11 @@ def _random_window(eligible, *, campaign: Campaign, value_id: int, rng: random.R
     if bounds is None:
         return []
     start = rng.randint(*bounds)
-    window = _locked_ids(eligible.filter(id__gte=start).order_by("id"), size)
+    if annotation_sql.enabled():
+        return annotation_sql.random_window(campaign=campaign, value_id=value_id, start=start, size=size)
+    window = _locked_ids(eligible().filter(id__gte=start).order_by("id"), size)
     if len(window) < size:
-        window += _locked_ids(eligible.filter(id__lt=start).order_by("id"), size - len(window))
+        window += _locked_ids(eligible().filter(id__lt=start).order_by("id"), size - len(window))
     return window
 
 
@@ -494,7 +502,7 @@ def _random_partner(  # type: ignore[no-untyped-def]
         return annotation_sql.random_partner(campaign=campaign, value_id=value_id, start=start, exclude=exclude)
     # locked like the window (SKIP LOCKED): the lease then updates only rows this request holds, so it cannot
     # deadlock with a submit that holds the partner and waits for a window row
-    partner = _locked_ids(eligible.filter(id__gte=start).exclude(pool_item_id__in=exclude).order_by("id"), 1)
+    partner = _locked_ids(eligible().filter(id__gte=start).exclude(pool_item_id__in=exclude).order_by("id"), 1)
     return partner[0] if partner else None
 
 

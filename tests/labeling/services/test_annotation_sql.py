@@ -57,3 +57,31 @@ def test_the_posterior_probe_reads_the_partial_index_not_the_pool():
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "pool_item_scored" in plan
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("start_at", ["first", "middle", "last"])
+def test_the_random_window_statement_locks_what_the_orm_path_locks(researcher, start_at, monkeypatch):
+    from labeling.models import CampaignItem
+    from labeling.services import assignment
+    from tests.factories.labeling import running_campaign
+
+    value = value_with_pool(n_items=12)
+    campaign = running_campaign(values=[value], created_by=researcher, sampling="random", judgments_per_item=3)
+    items = list(CampaignItem.objects.filter(campaign=campaign).order_by("id"))
+    CampaignItem.objects.filter(pk=items[4].pk).update(judgments_count=3)  # retired: never in a window
+    CampaignItem.objects.filter(pk=items[7].pk).update(in_flight=3)  # fully leased: never in a window
+    start = {"first": items[0].pk, "middle": items[6].pk, "last": items[-1].pk}[start_at]
+
+    class FixedStart:
+        def randint(self, low, high):
+            return start
+
+    def window(path: str) -> list[int]:
+        monkeypatch.setattr(annotation_sql, "enabled", lambda: path == "sql")
+        eligible = lambda: sampling.eligible_items(campaign=campaign, value_id=value.pk)  # noqa: E731
+        return assignment._random_window(eligible, campaign=campaign, value_id=value.pk, rng=FixedStart(), size=8)
+
+    expected = window("orm")
+    assert window("sql") == expected
+    assert len(expected) == 8 and items[4].pool_item_id not in expected and items[7].pool_item_id not in expected
