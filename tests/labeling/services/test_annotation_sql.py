@@ -1,5 +1,7 @@
 """The hot path's hand-written statements (labeling/services/annotation_sql.py) where they differ from the ORM path:
-a `next` transaction that commits without waiting for the disk, and the published-posterior probe."""
+a `next` transaction that commits without waiting for the disk, the published-posterior probe, the random window."""
+
+import random
 
 import pytest
 from django.db import connection, transaction
@@ -73,8 +75,8 @@ def test_the_random_window_statement_locks_what_the_orm_path_locks(researcher, s
     CampaignItem.objects.filter(pk=items[7].pk).update(in_flight=3)  # fully leased: never in a window
     start = {"first": items[0].pk, "middle": items[6].pk, "last": items[-1].pk}[start_at]
 
-    class FixedStart:
-        def randint(self, low, high):
+    class FixedStart(random.Random):
+        def randint(self, a: int, b: int) -> int:
             return start
 
     def window(path: str) -> list[int]:
