@@ -12,7 +12,8 @@
   read from its intensity (|x| < 1 is neutral).
 
 Training settings default to TrainConfig's (modeling/ml/hives/train.py), the defaults of the platform's training
-jobs; `--tau`, `--train-layers`, `--lr`, `--epochs`, `--level-floor`, `--stage2-steps` and `--max-length` change them
+jobs; `--tau`, `--train-layers`, `--lr`, `--epochs`, `--level-floor`, `--rank-weight`, `--stratified-negatives`,
+`--stage2-steps` and `--max-length` change them
 (docs/benchmarks.md records which setting gave which figures). With `--train-layers`, the frozen lower layers run
 once per training text (modeling/ml/hives/frozen.py) unless `--no-cache-frozen`.
 Without `--eval`, a fifth of the training texts is held out. The output is one JSON line: `base` and `tuned` (each
@@ -48,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tau", type=float, default=None, help="Stage 1 temperature (paper: 0.1)")
     parser.add_argument("--level-floor", choices=("excess", "raw", "off"), default=None,
                         help="how the finer-level floor compares levels (see modeling/ml/hives/losses.py)")
+    parser.add_argument("--rank-weight", type=float, default=None,
+                        help="weight of the graded pair-ranking term added to Stage 1 (0: off)")
+    parser.add_argument("--stratified-negatives", action="store_true",
+                        help="fill batches with equal shares of each relation to the anchor (see ml/hives/sampler.py)")
     parser.add_argument("--train-layers", type=int, default=None, help="train only the top N layers (0: all)")
     parser.add_argument("--no-cache-frozen", action="store_true",
                         help="run the frozen lower layers at every step instead of once (see ml/hives/frozen.py)")
@@ -160,6 +165,8 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         "tau": options["tau"],
         "level_floor": options["level_floor"],
         "train_layers": options["train_layers"],
+        "rank_weight": options["rank_weight"],
+        "stratified_negatives": True if options["stratified_negatives"] else None,
         "max_length": options["max_length"],
     }
     config = replace(

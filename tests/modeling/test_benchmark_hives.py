@@ -71,6 +71,15 @@ def test_training_only_the_top_layer_trains_from_the_cached_lower_layer(tiny_mod
     assert cached["base"] == uncached["base"]
 
 
+def test_the_ranking_term_and_stratified_batches_are_set_from_the_command(tiny_model, tmp_path):
+    folder = _touche_folder(tmp_path / "touche")
+    result = _run("--train", f"{folder}:training", "--eval", f"{folder}:validation", "--base-model", str(tiny_model),
+                  "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--threads", "1",
+                  "--rank-weight", "0.5", "--stratified-negatives")
+    assert result["config"]["rank_weight"] == 0.5 and result["config"]["stratified_negatives"] is True
+    assert result["steps"] == 3
+
+
 def test_a_snapshot_export_is_read_through_the_taxonomy(tiny_model, tmp_path):
     folder = tmp_path / "snapshot"
     folder.mkdir()

@@ -24,6 +24,7 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -188,21 +189,41 @@ class LabelArrays:
         out[:, texts[:, None] == texts[None, :]] = False
         return out
 
+    def text_similarity(self, rows: np.ndarray, others: np.ndarray | None = None) -> np.ndarray:
+        """[len(rows), len(others)] float32 (others: `rows` again by default): how closely the *texts* of rows i and
+        j are related, as the evaluation scores it (metrics.TextLabels.relations) — the most leading path levels any
+        label pair of the two shares, + 0.5 when those labels agree in direction (0–3.5; texts of different theories
+        0). Pairs of rows of the same text are 0."""
+        texts = self.text_index[rows]
+        other_texts = texts if others is None else self.text_index[others]
+        target = np.zeros((len(texts), len(other_texts)), dtype=np.float32)
+        for level in range(LEVELS + 1):  # level 0: the theory
+            for directed, score in ((False, float(level)), (True, level + 0.5)):
+                matrix = self._text_incidence(level, directed=directed)
+                shared = (matrix[texts] @ matrix[other_texts].T).toarray() > 0
+                target = np.where(shared, np.maximum(target, score), target)
+        target[texts[:, None] == other_texts[None, :]] = 0.0
+        return target
+
     def _text_label_matrices(self) -> list:
-        """Per level, a sparse [texts, (prefix, direction)] incidence matrix (built once)."""
-        cached = getattr(self, "_matrices", None)
-        if cached is None:
+        """Per level 1..LEVELS, a sparse [texts, (prefix, direction)] incidence matrix (built once)."""
+        return [self._text_incidence(level, directed=True) for level in range(1, LEVELS + 1)]
+
+    def _text_incidence(self, level: int, *, directed: bool) -> Any:
+        """A sparse [texts, level-`level` prefix (and direction)] incidence matrix (built once); level 0 is the
+        theory."""
+        cached: dict[tuple[int, bool], Any] = self.__dict__.setdefault("_incidence", {})
+        if (level, directed) not in cached:
             from scipy.sparse import csr_matrix
 
-            cached = []
-            for level in range(LEVELS):
-                keys = self.level_ids[:, level] * 3 + (self.directions + 1)
-                _, columns = np.unique(keys, return_inverse=True)
-                data = np.ones(len(keys), dtype=np.int32)
-                matrix = csr_matrix((data, (self.text_index, columns)), shape=(len(self.texts), columns.max() + 1))
-                cached.append(matrix)
-            self._matrices = cached
-        return cached
+            prefixes = self.theory_ids if level == 0 else self.level_ids[:, level - 1]
+            keys = prefixes * 3 + (self.directions + 1) if directed else prefixes
+            _, columns = np.unique(keys, return_inverse=True)
+            data = np.ones(len(keys), dtype=np.int32)
+            cached[(level, directed)] = csr_matrix(
+                (data, (self.text_index, columns)), shape=(len(self.texts), columns.max() + 1)
+            )
+        return cached[(level, directed)]
 
     @classmethod
     def from_examples(cls, examples: Sequence[HivesExample]) -> LabelArrays:

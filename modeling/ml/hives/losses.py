@@ -11,6 +11,9 @@ floored at the largest coarser-level loss, so the model cannot satisfy the fine 
 still wrong (compared net of each level's unavoidable part by default: see FLOORS). The levels are summed with
 weights 2^(1/l) (2, 1.41, 1.26), which lean on the coarse levels.
 
+An optional auxiliary term, `hierarchy_ranking_loss` (TrainConfig.rank_weight, off by default), asks directly for the
+order the evaluation scores: a pair of texts that shares more path levels should have the higher cosine (CoSENT).
+
 Stage 2, `stage2_loss`: the Stage 1 loss on the batch's hierarchical rows, plus λ = 0.5 × an InfoNCE term over
 individual-anchor pairs and λ = 1.0 × an InfoNCE term over cross-theory concept pairs (τ = 0.07; each anchor's own
 positive against the other pairs' positives). Each term receives the positions of its own rows; nothing is sliced
@@ -29,6 +32,7 @@ DEFAULT_OPPOSITE_PENALTY = 1.0
 DEFAULT_ANCHOR_TAU = 0.07
 DEFAULT_LAMBDA_INDIVIDUAL = 0.5
 DEFAULT_LAMBDA_CONCEPT = 1.0
+DEFAULT_RANK_SCALE = 20.0  # CoSENT's λ: cosine differences of ~0.05 already decide a pair's order
 # How the finer-level floor compares levels. An anchor with |P| positives cannot get its SupCon loss below log |P|
 # (all positives equally close, every negative infinitely far), and coarse levels have more positives than fine
 # ones — with multi-label texts, most of a batch shares some level-1 value. Compared raw, the coarse level's
@@ -123,6 +127,36 @@ def hierarchical_supcon_loss(
         ceiling = value if ceiling is None else torch.maximum(ceiling, value)
         total = total + weights[level] * value
     return HierarchicalLoss(total=total, per_level=per_level, floored=floored)
+
+
+def hierarchy_ranking_loss(
+    embeddings: torch.Tensor,
+    similarity: torch.Tensor,
+    text_ids: torch.Tensor | None = None,
+    *,
+    scale: float = DEFAULT_RANK_SCALE,
+) -> torch.Tensor:
+    """The graded pair-ranking term (CoSENT): every pair of rows (i, j) whose texts are more closely related than
+    those of another pair (k, l) should have the higher cosine,
+
+        log(1 + Σ_{similarity(i, j) > similarity(k, l)} exp(scale · (cos(k, l) − cos(i, j)))),
+
+    over the batch's pairs of different texts. `similarity` [n, n] is the evaluation's relation of two texts
+    (LabelArrays.text_similarity: shared levels + 0.5 · same direction). Zero (without a gradient) when no two
+    pairs differ in similarity."""
+    n = embeddings.shape[0]
+    if text_ids is None:
+        text_ids = torch.arange(n, device=embeddings.device)
+    first, second = torch.triu_indices(n, n, offset=1, device=embeddings.device)
+    distinct = text_ids[first] != text_ids[second]
+    first, second = first[distinct], second[distinct]
+    cosines = (embeddings[first] * embeddings[second]).sum(dim=-1)
+    targets = similarity[first, second]
+    closer = targets[:, None] > targets[None, :]  # [p, q]: pair p should have the higher cosine
+    if not bool(closer.any()):
+        return embeddings.new_zeros(())
+    violations = scale * (cosines[None, :] - cosines[:, None])[closer]
+    return torch.logsumexp(torch.cat([violations.new_zeros(1), violations]), dim=0)
 
 
 def info_nce_loss(anchors: torch.Tensor, positives: torch.Tensor, *, tau: float = DEFAULT_ANCHOR_TAU) -> torch.Tensor:

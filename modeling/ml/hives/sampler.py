@@ -3,7 +3,10 @@
 Stage 1 (`HierarchicalBatchSampler`): an anchor example, up to 4 positives sharing its full path and direction, and
 negatives from the anchor's theory filling the batch (32 rows by default). Random same-theory rows share the
 anchor's coarser levels often enough to give every level positives. A text never appears twice in a batch: two
-labels of one text would otherwise be pulled apart as negatives of each other.
+labels of one text would otherwise be pulled apart as negatives of each other. With `stratified`, the negatives come
+in equal shares from each relation their texts have to the anchor's text (same path, same levels 1–2, same level 1,
+another level-1 value), as the evaluation draws one candidate per bin; at random, texts with several labels make
+most of a Touché batch share the anchor's full path.
 
 Stage 2 (`Stage2BatchSampler`): the Stage 1 batch plus anchor/positive pairs for the individual-anchor term (two
 different texts with the same individual-anchor id) and for the concept term (two texts of one cross-theory concept
@@ -25,7 +28,15 @@ from .data import LabelArrays
 
 
 class HierarchicalBatchSampler:
-    def __init__(self, labels: LabelArrays, *, batch_size: int = 32, n_positives: int = 4, seed: int = 0) -> None:
+    def __init__(
+        self,
+        labels: LabelArrays,
+        *,
+        batch_size: int = 32,
+        n_positives: int = 4,
+        seed: int = 0,
+        stratified: bool = False,
+    ) -> None:
         if len(labels) == 0:
             raise ValueError("HiVES needs at least one training example")
         if batch_size < 2:
@@ -35,6 +46,7 @@ class HierarchicalBatchSampler:
         self.labels = labels
         self.batch_size = batch_size
         self.n_positives = n_positives
+        self.stratified = stratified
         self.rng = np.random.default_rng(seed)
         leaf = labels.level_ids[:, -1]
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -79,6 +91,18 @@ class HierarchicalBatchSampler:
             if taken == wanted:
                 return
 
+    def _take_stratified(
+        self, anchor: int, rows: np.ndarray, wanted: int, chosen: list[int], used_texts: set[int]
+    ) -> None:
+        """Up to `wanted` rows of `rows`, in equal shares from each relation their texts have to the anchor's text
+        (LabelArrays.text_similarity: same path, same levels 1–2, same level 1, other level-1 value, …)."""
+        rows = rows[self.labels.text_index[rows] != self.labels.text_index[anchor]]
+        relation = self.labels.text_similarity(np.asarray([anchor]), rows)[0]
+        values = self.rng.permutation(np.unique(relation))
+        for i, value in enumerate(values):
+            share = wanted // len(values) + (1 if i < wanted % len(values) else 0)
+            self._take(rows[relation == value], share, chosen, used_texts)
+
     def sample(self, batch_size: int | None = None) -> np.ndarray:
         """Row indices of one batch: the anchor first, then its positives, then same-theory negatives."""
         size = batch_size or self.batch_size
@@ -88,6 +112,8 @@ class HierarchicalBatchSampler:
         group = self._groups[self._group_of_row[anchor]]
         self._take(group[group != anchor], self.n_positives, chosen, used_texts)
         theory_rows = self._theory_rows[int(self.labels.theory_ids[anchor])]
+        if self.stratified:
+            self._take_stratified(anchor, theory_rows, size - len(chosen), chosen, used_texts)
         in_group = np.isin(theory_rows, group)
         self._take(theory_rows[~in_group], size - len(chosen), chosen, used_texts)
         # A theory with few other values: fill up with more rows of the anchor's own group.
@@ -120,10 +146,11 @@ class Stage2BatchSampler:
         concept_pairs: int = 8,
         n_positives: int = 4,
         seed: int = 0,
+        stratified: bool = False,
     ) -> None:
         self.labels = labels
         self.hierarchical = HierarchicalBatchSampler(
-            labels, batch_size=hierarchical_rows, n_positives=n_positives, seed=seed
+            labels, batch_size=hierarchical_rows, n_positives=n_positives, seed=seed, stratified=stratified
         )
         self.rng = np.random.default_rng(seed + 1)
         self.individual_pairs = individual_pairs

@@ -23,7 +23,7 @@ import torch
 from .data import HivesExample, LabelArrays
 from .encoder import Encoder
 from .frozen import FrozenPrefix
-from .losses import FLOORS, hierarchical_supcon_loss, stage2_loss
+from .losses import FLOORS, hierarchical_supcon_loss, hierarchy_ranking_loss, stage2_loss
 from .sampler import HierarchicalBatchSampler, Stage2BatchSampler
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -55,6 +55,10 @@ class TrainConfig:
     anchor_tau: float = 0.07
     lambda_individual: float = 0.5
     lambda_concept: float = 1.0
+    # Fill each batch, after the anchor and its positives, with equal shares of texts from each relation to the
+    # anchor's text (same path, same levels 1–2, same level 1, other branch; sampler.HierarchicalBatchSampler)
+    # instead of at random.
+    stratified_negatives: bool = False
     stage2_hierarchical_rows: int = 32
     stage2_individual_pairs: int = 8
     stage2_concept_pairs: int = 8
@@ -70,6 +74,10 @@ class TrainConfig:
     cache_frozen: bool = True
     # The finer-level floor of the Stage 1 loss (method.md §2): "excess", "raw" or "off" (see losses.FLOORS).
     level_floor: str = "excess"
+    # Weight of the graded pair-ranking term added to the Stage 1 loss (losses.hierarchy_ranking_loss; 0: off, the
+    # paper's loss), and its scale λ.
+    rank_weight: float = 0.0
+    rank_scale: float = 20.0
     checkpoint_every: int = 50
     seed: int = 0
 
@@ -110,6 +118,8 @@ class TrainConfig:
             problems.append(f"train_layers cannot be negative (got {self.train_layers})")
         if self.level_floor not in FLOORS:
             problems.append(f"level_floor must be one of {', '.join(FLOORS)} (got {self.level_floor!r})")
+        if self.rank_weight < 0 or self.rank_scale <= 0:
+            problems.append("rank_weight cannot be negative and rank_scale must be positive")
         if self.max_length < 8:
             problems.append(f"max_length must be at least 8 tokens (got {self.max_length})")
         if problems:
@@ -201,7 +211,11 @@ def train(
         freeze_lower_layers(encoder.model, config.train_layers)
 
     stage1 = HierarchicalBatchSampler(
-        labels, batch_size=config.batch_size, n_positives=config.n_positives, seed=config.seed
+        labels,
+        batch_size=config.batch_size,
+        n_positives=config.n_positives,
+        seed=config.seed,
+        stratified=config.stratified_negatives,
     )
     stage2 = (
         Stage2BatchSampler(
@@ -211,6 +225,7 @@ def train(
             concept_pairs=config.stage2_concept_pairs,
             n_positives=config.n_positives,
             seed=config.seed + 7919,
+            stratified=config.stratified_negatives,
         )
         if stage2_steps
         else None
@@ -268,6 +283,13 @@ def train(
                 positives=torch.as_tensor(labels.text_positives(sampled)),
                 floor=config.level_floor,
             ).total
+            if config.rank_weight:
+                loss = loss + config.rank_weight * hierarchy_ranking_loss(
+                    embeddings,
+                    torch.as_tensor(labels.text_similarity(sampled)),
+                    tensors["text_ids"][rows],
+                    scale=config.rank_scale,
+                )
         else:
             assert stage2 is not None
             batch = stage2.sample()

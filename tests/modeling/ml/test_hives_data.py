@@ -3,6 +3,7 @@ and Touché23-ValueEval folders read into examples."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from modeling.ml.hives.data import (
@@ -17,6 +18,7 @@ from modeling.ml.hives.data import (
     split_by_text,
     value_paths,
 )
+from modeling.ml.hives.metrics import TextLabels
 from modeling.ml.hives.touche import category_path, parse_location, read_touche
 
 SVT = [
@@ -89,6 +91,33 @@ def test_level_ids_name_prefixes_so_equal_ids_mean_a_shared_prefix():
     assert ids[0, 1] == ids[1, 1] and ids[0, 2] != ids[1, 2]
     assert ids[0, 1] != ids[2, 1]
     assert ids[0, 0] != ids[3, 0], "theories never share a prefix"
+
+
+def test_text_similarity_is_the_evaluations_relation_of_two_texts_through_their_closest_labels():
+    path_a, path_b = ("t:A", "t:A1", "t:A1x"), ("t:A", "t:A1", "t:A1y")
+    examples = [
+        HivesExample(text_id=1, text="one", theory="t", path=path_a, direction=SUPPORTS),
+        HivesExample(text_id=2, text="two", theory="t", path=path_b, direction=SUPPORTS),
+        HivesExample(text_id=2, text="two", theory="t", path=path_a, direction=OPPOSES),
+        HivesExample(text_id=3, text="three", theory="t", path=("t:B", "t:B1", "t:B1x"), direction=SUPPORTS),
+        HivesExample(text_id=4, text="four", theory="u", path=("u:A",) * 3, direction=SUPPORTS),
+        HivesExample(text_id=5, text="five", theory="t", path=("t:A", "t:A2", "t:A2x"), direction=OPPOSES),
+    ]
+    labels = LabelArrays.from_examples(examples)
+    rows = np.arange(len(examples))
+    similarity = labels.text_similarity(rows)
+    # Text 1 against texts 2 (same path, opposite direction beats levels 1–2 agreeing), 3 (same theory), 4 (another
+    # theory), 5 (level 1, opposite direction).
+    assert similarity[0].tolist() == [0.0, 3.0, 3.0, 0.5, 0.0, 1.0]
+    assert similarity[1, 2] == 0.0, "two labels of one text are not a pair"
+    assert (similarity == similarity.T).all()
+    # The same numbers the evaluation scores pairs by (metrics.TextLabels.relations), text by text.
+    _, target = TextLabels(examples).relations(np.arange(5))
+    texts = labels.text_index
+    for i in rows:
+        for j in rows:
+            if texts[i] != texts[j]:
+                assert similarity[i, j] == target[texts[i], texts[j]]
 
 
 TOUCHE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "touche23-valueeval"

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from modeling.ml.hives.losses import (
     hierarchical_supcon_loss,
+    hierarchy_ranking_loss,
     info_nce_loss,
     level_weights,
     positive_masks,
@@ -159,6 +160,44 @@ def test_supcon_matches_a_hand_computed_value_for_one_anchor():
         (sims[i, j] - torch.logsumexp(sims[i, [j, 2]], dim=0)).item() for i, j in ((0, 1), (1, 0))
     )
     assert loss.per_level[0].item() == pytest.approx(expected, rel=1e-5)
+
+
+# Row 0's relation to rows 1, 2, 3: same path (3.5), levels 1–2 (2.5), level 1 (1.5); rows 1–3 among themselves 1.5.
+SIMILARITY = torch.tensor(
+    [[0.0, 3.5, 2.5, 1.5], [3.5, 0.0, 1.5, 1.5], [2.5, 1.5, 0.0, 1.5], [1.5, 1.5, 1.5, 0.0]]
+)
+
+
+def test_the_ranking_term_pulls_closer_related_pairs_together_in_order():
+    embeddings = unit(4, seed=3).requires_grad_()
+    optimiser = torch.optim.SGD([embeddings], lr=0.05)
+    for _ in range(200):
+        optimiser.zero_grad()
+        hierarchy_ranking_loss(F.normalize(embeddings, dim=1), SIMILARITY).backward()
+        optimiser.step()
+    vectors = F.normalize(embeddings.detach(), dim=1)
+    cos = vectors @ vectors.T
+    assert cos[0, 1] > cos[0, 2] > cos[0, 3], "the pair sharing more levels ends up closer"
+    assert cos[0, 2] > max(cos[1, 2], cos[1, 3], cos[2, 3])
+
+
+def test_the_ranking_term_matches_cosent_by_hand_and_ignores_pairs_of_one_text():
+    embeddings = unit(3, seed=6)
+    similarity = torch.tensor([[0.0, 3.5, 0.5], [3.5, 0.0, 1.5], [0.5, 1.5, 0.0]])
+    cos = embeddings @ embeddings.T
+    # Pairs by similarity: (0, 1) 3.5 > (1, 2) 1.5 > (0, 2) 0.5.
+    terms = [cos[1, 2] - cos[0, 1], cos[0, 2] - cos[0, 1], cos[0, 2] - cos[1, 2]]
+    expected = torch.log1p(sum(torch.exp(20.0 * t) for t in terms))
+    assert hierarchy_ranking_loss(embeddings, similarity).item() == pytest.approx(expected.item(), rel=1e-5)
+    # Rows 0 and 1 one text: only (1, 2) and (0, 2) remain.
+    one_text = hierarchy_ranking_loss(embeddings, similarity, torch.tensor([0, 0, 1]), scale=5.0)
+    assert one_text.item() == pytest.approx(torch.log1p(torch.exp(5.0 * terms[2])).item(), rel=1e-5)
+
+
+def test_the_ranking_term_is_zero_when_every_pair_is_related_alike():
+    embeddings = unit(4, seed=8).requires_grad_()
+    loss = hierarchy_ranking_loss(embeddings, torch.full((4, 4), 1.5))
+    assert loss.item() == 0.0 and not loss.requires_grad
 
 
 def test_info_nce_prefers_matching_pairs():

@@ -24,6 +24,23 @@ def test_a_batch_is_anchor_positives_then_same_theory_negatives():
         assert len(set(labels.text_index[batch].tolist())) == len(batch), "no text twice in a batch"
 
 
+def test_stratified_batches_take_equal_shares_of_every_relation_to_the_anchor():
+    labels = LabelArrays.from_examples(synthetic_examples(texts_per_path=12, with_opposing=False))
+    stratified = HierarchicalBatchSampler(labels, batch_size=16, n_positives=2, seed=4, stratified=True)
+    plain = HierarchicalBatchSampler(labels, batch_size=16, n_positives=2, seed=4)
+    shares, plain_shares = [], []
+    for _ in range(30):
+        for sampler, counts in ((stratified, shares), (plain, plain_shares)):
+            batch = sampler.sample()
+            assert len(batch) == 16 and len(set(labels.text_index[batch].tolist())) == 16
+            relation = labels.text_similarity(batch[:1], batch[3:])[0]  # after the anchor and its 2 positives
+            counts.append(np.unique(relation, return_counts=True)[1])
+    # Same path, levels 1–2, level 1, other branch (or fewer kinds for anchors without them): shares within one.
+    assert all(c.max() - c.min() <= 1 for c in shares)
+    # At random, other branches (four of the six paths) crowd out the closer relations.
+    assert sum(c.max() - c.min() for c in plain_shares) > 3 * len(plain_shares)
+
+
 def test_negatives_stay_in_the_anchor_theory():
     examples = synthetic_examples(texts_per_path=6) + [
         HivesExample(text_id=f"mft-{i}", text=f"mft text {i}", theory="mft", path=pad_path(["mft:care-harm"]),

@@ -33,9 +33,26 @@ def test_training_moves_the_loss_down(tiny_model):
     assert mean_loss(result.loss_curve[-8:]) < mean_loss(result.loss_curve[:8])
 
 
-def test_a_run_killed_after_a_checkpoint_resumes_from_that_step(tiny_model, tmp_path):
+def test_the_ranking_term_adds_its_weight_times_its_value_to_the_stage1_loss(tiny_model):
     examples = synthetic_examples(texts_per_path=6)
-    uninterrupted = train(Encoder.load(str(tiny_model), max_length=32), examples, config())
+
+    def first_loss(weight: float) -> float:
+        result = train(Encoder.load(str(tiny_model), max_length=32), examples, config(stage1_steps=1,
+                       rank_weight=weight))
+        return result.loss_curve[0][1]
+
+    plain, half, full = first_loss(0.0), first_loss(0.5), first_loss(1.0)
+    assert full > plain, "the term adds a positive loss"
+    assert full - plain == pytest.approx(2 * (half - plain), rel=1e-4), "weight 0 leaves the plain Stage 1 loss"
+    with pytest.raises(ValueError, match="rank_weight cannot be negative"):
+        TrainConfig(rank_weight=-1.0).validate()
+
+
+@pytest.mark.parametrize("rank_weight", [0.0, 1.0])
+def test_a_run_killed_after_a_checkpoint_resumes_from_that_step(tiny_model, tmp_path, rank_weight):
+    examples = synthetic_examples(texts_per_path=6)
+    settings = config(rank_weight=rank_weight)  # with and without the ranking term
+    uninterrupted = train(Encoder.load(str(tiny_model), max_length=32), examples, settings)
 
     checkpoints = tmp_path / "checkpoints"
     saved_at: list[int] = []
@@ -45,13 +62,13 @@ def test_a_run_killed_after_a_checkpoint_resumes_from_that_step(tiny_model, tmp_
             raise Crash
 
     with pytest.raises(Crash):
-        train(Encoder.load(str(tiny_model), max_length=32), examples, config(), checkpoint_dir=checkpoints,
+        train(Encoder.load(str(tiny_model), max_length=32), examples, settings, checkpoint_dir=checkpoints,
               on_step=crash_after_the_second_checkpoint, on_checkpoint=saved_at.append)
     assert saved_at == [4, 8]
     assert load_checkpoint(checkpoints)["step"] == 8
 
     steps_seen: list[int] = []
-    resumed = train(Encoder.load(str(tiny_model), max_length=32), examples, config(), checkpoint_dir=checkpoints,
+    resumed = train(Encoder.load(str(tiny_model), max_length=32), examples, settings, checkpoint_dir=checkpoints,
                     on_step=lambda step, total, loss: steps_seen.append(step))
     assert resumed.resumed_from == 8
     assert steps_seen == [9, 10, 11, 12], "the resumed run continues at step 9, not at step 1"
