@@ -57,7 +57,7 @@ class TrainConfig:
     lambda_concept: float = 1.0
     # Fill each batch, after the anchor and its positives, with equal shares of texts from each relation to the
     # anchor's text (same path, same levels 1–2, same level 1, other branch; sampler.HierarchicalBatchSampler)
-    # instead of at random.
+    # instead of at random. On Touché23 it learned fastest but ended behind (docs/benchmarks.md, "HiVES").
     stratified_negatives: bool = False
     stage2_hierarchical_rows: int = 32
     stage2_individual_pairs: int = 8
@@ -75,7 +75,7 @@ class TrainConfig:
     # The finer-level floor of the Stage 1 loss (method.md §2): "excess", "raw" or "off" (see losses.FLOORS).
     level_floor: str = "excess"
     # Weight of the graded pair-ranking term added to the Stage 1 loss (losses.hierarchy_ranking_loss; 0: off, the
-    # paper's loss), and its scale λ.
+    # paper's loss), and its scale λ. On Touché23 every weight tried (0.05–0.3) ended behind 0 (docs/benchmarks.md).
     rank_weight: float = 0.0
     rank_scale: float = 20.0
     checkpoint_every: int = 50
