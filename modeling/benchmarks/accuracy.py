@@ -15,6 +15,7 @@ import argparse
 import time
 from typing import Any
 
+from common.arguments import positive_int
 from modeling.simulation.annotators import SimulationPlan, simulate
 from modeling.simulation.report import accuracy_against_truth, campaign_scored_texts
 from modeling.simulation.server import gunicorn_server, throwaway_database
@@ -44,16 +45,9 @@ def _noise(raw: str) -> float:
     return value
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--items", type=_positive_int, default=1000, help="texts in the synthetic pool")
-    parser.add_argument("--judgments-per-item", type=_positive_int, default=15, help="judgments each text gets")
+    parser.add_argument("--items", type=positive_int, default=1000, help="texts in the synthetic pool")
+    parser.add_argument("--judgments-per-item", type=positive_int, default=15, help="judgments each text gets")
     parser.add_argument(
         "--noise", type=_noise, default=NOISE_LEVELS["moderate"], help="low, moderate, high or a number ≥ 0"
     )
@@ -61,12 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", choices=sorted(DEFAULT_LIST_SIZE), default="pairwise")
     parser.add_argument("--list-size", type=int, default=None, help="texts per comparison (default 2, or 4)")
     parser.add_argument("--ties", action="store_true", help="let the campaign allow ties (bots tie within 0.05)")
-    parser.add_argument("--annotators", type=_positive_int, default=20, help="concurrent simulated annotators")
+    parser.add_argument("--annotators", type=positive_int, default=20, help="concurrent simulated annotators")
     parser.add_argument("--spam", type=float, default=0.0, help="share of spammer bots")
     parser.add_argument("--side-bias", type=float, default=0.0, help="probability of putting the first text on top")
     parser.add_argument("--max-seconds", type=float, default=900.0, help="stop the bots after this long regardless")
-    parser.add_argument("--workers", type=_positive_int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=_positive_int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=positive_int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=positive_int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--seed", type=int, default=0)
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
+from common.arguments import positive_int
 from labeling.services.sampling import LEAST_EXPOSED_CANDIDATES, RANDOM_CANDIDATES, ranked_indices
 from modeling.ml.plackett_luce import ComparisonData, fit
 from modeling.ml.planning import NOISE_SPREADS
@@ -46,29 +47,22 @@ HELP = "Judgments adaptive selection and random pairs need to reach Spearman 0.9
 TARGET_SAVING = 0.30
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--items", type=_positive_int, default=2000, help="texts in the pool")
-    parser.add_argument("--seeds", type=_positive_int, default=5, help="independent truths; the saving is the median")
+    parser.add_argument("--items", type=positive_int, default=2000, help="texts in the pool")
+    parser.add_argument("--seeds", type=positive_int, default=5, help="independent truths; the saving is the median")
     parser.add_argument("--target", type=float, default=0.95, help="Spearman with the truth to reach")
     parser.add_argument("--noise", choices=sorted(NOISE_SPREADS), default="moderate")
-    parser.add_argument("--refit-every", type=_positive_int, default=None,
+    parser.add_argument("--refit-every", type=positive_int, default=None,
                         help="judgments between refits (default: a tenth of the pool, at least 20)")
     parser.add_argument("--random-fraction", type=float, default=0.2, help="share of adaptive requests drawn at random")
-    parser.add_argument("--max-judgments-per-item", type=_positive_int, default=60,
+    parser.add_argument("--max-judgments-per-item", type=positive_int, default=60,
                         help="give up on a strategy beyond this many judgments per text")
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--next-latency", action="store_true",
                         help="instead: time `next` with adaptive selection on a large pool in PostgreSQL")
-    parser.add_argument("--next-items", type=_positive_int, default=100_000, help="texts in the --next-latency pool")
-    parser.add_argument("--next-requests", type=_positive_int, default=300, help="`next` requests timed")
-    parser.add_argument("--next-annotators", type=_positive_int, default=10, help="annotators asking in turn")
+    parser.add_argument("--next-items", type=positive_int, default=100_000, help="texts in the --next-latency pool")
+    parser.add_argument("--next-requests", type=positive_int, default=300, help="`next` requests timed")
+    parser.add_argument("--next-annotators", type=positive_int, default=10, help="annotators asking in turn")
     parser.add_argument("--clone-database", action="store_true",
                         help="--next-latency: copy the current (migrated, empty, idle) database instead of "
                         "migrating one")

@@ -28,6 +28,7 @@ from typing import Any
 
 from django.db import connection
 
+from common.arguments import non_negative_float, positive_float, positive_int
 from modeling.simulation.annotators import SimulationPlan, percentile, simulate
 from modeling.simulation.server import database_cpu_seconds, gunicorn_server, process_cpu_s, throwaway_database
 from modeling.simulation.synthetic import DEFAULT_LIST_SIZE, synthetic_campaign_create, synthetic_posterior_publish
@@ -39,40 +40,19 @@ PROFILE_ROUNDS = 50
 PHASES = ("adaptive", "cold")
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be zero or positive, got {raw}")
-    return value
-
-
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {raw}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--annotators", type=_positive_int, required=True, help="concurrent simulated annotators")
-    parser.add_argument("--seconds", type=_positive_float, required=True, help="how long they work")
-    parser.add_argument("--items", type=_positive_int, default=1000, help="texts in the synthetic pool")
+    parser.add_argument("--annotators", type=positive_int, required=True, help="concurrent simulated annotators")
+    parser.add_argument("--seconds", type=positive_float, required=True, help="how long they work")
+    parser.add_argument("--items", type=positive_int, default=1000, help="texts in the synthetic pool")
     parser.add_argument("--protocol", choices=sorted(DEFAULT_LIST_SIZE), default="pairwise")
     parser.add_argument("--list-size", type=int, default=None, help="texts per comparison (default 2, or 4)")
-    parser.add_argument("--workers", type=_positive_int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=_positive_int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=positive_int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=positive_int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--login", choices=["session", "basic"], default="session", help="how annotators authenticate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--think-ms",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         help="mean reading time of a bot before each answer (exponential); 0: back to back (capacity)",
     )

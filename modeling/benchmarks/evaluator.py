@@ -19,6 +19,7 @@ import argparse
 import math
 from typing import Any
 
+from common.arguments import positive_int
 from modeling.ml.evaluator.simulate import SimulationSettings, simulate_evaluator
 
 HELP = "Simulated noisy judge: evaluator MAE, 95 % coverage and ms per text, with the scale estimated vs fixed 1:1."
@@ -27,21 +28,14 @@ NOISIER_NOISE = 1.5
 TARGET = {"mae": 1.0, "coverage": 0.9, "ms_per_response": 5.0}
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--responses", type=_positive_int, default=1000, help="texts scored")
-    parser.add_argument("--window-size", type=_positive_int, default=6, help="k: the text and k − 1 anchors")
-    parser.add_argument("--windows", type=_positive_int, default=3, help="m: windows per text")
+    parser.add_argument("--responses", type=positive_int, default=1000, help="texts scored")
+    parser.add_argument("--window-size", type=positive_int, default=6, help="k: the text and k − 1 anchors")
+    parser.add_argument("--windows", type=positive_int, default=3, help="m: windows per text")
     parser.add_argument("--noise", type=float, default=DEFAULT_NOISE, help="judge's logistic noise scale (points)")
     parser.add_argument("--noisier", type=float, default=NOISIER_NOISE, help="noise of the second, noisier judge")
     parser.add_argument("--anchor-error", type=float, default=0.5, help="error sd of the anchors' known intensities")
-    parser.add_argument("--anchors", type=_positive_int, default=200, help="anchor panel size")
+    parser.add_argument("--anchors", type=positive_int, default=200, help="anchor panel size")
     parser.add_argument("--static", action="store_true", help="bucketed anchors in every window (no adaptive choice)")
     parser.add_argument("--seed", type=int, default=0)
 

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
+from common.arguments import non_negative_float, positive_int
 from modeling.simulation.annotators import AnswerModel, ApiClient, ApiError, percentile, truth_key
 from modeling.simulation.server import gunicorn_server, throwaway_database
 from modeling.simulation.synthetic import synthetic_campaign_create
@@ -54,20 +55,6 @@ WORKER_START_TIMEOUT_S = 90.0
 ENDPOINTS = ("login", "next", "submit")
 # A quick human: two texts of ~150 characters read and weighed in five seconds (docs/benchmarks.md, "Load").
 DEFAULT_THINK_MS = 5000.0
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {raw}")
-    return value
 
 
 def _steps(raw: str) -> list[int]:
@@ -86,18 +73,18 @@ def _default_broker_url() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--annotators", type=_positive_int, required=True, help="concurrent annotators (last step)")
-    parser.add_argument("--seconds", type=_non_negative_float, required=True, help="how long each step runs")
+    parser.add_argument("--annotators", type=positive_int, required=True, help="concurrent annotators (last step)")
+    parser.add_argument("--seconds", type=non_negative_float, required=True, help="how long each step runs")
     parser.add_argument("--steps", type=_steps, default=None, help="concurrency steps, e.g. 10,50,200")
-    parser.add_argument("--think-ms", type=_non_negative_float, default=DEFAULT_THINK_MS,
+    parser.add_argument("--think-ms", type=non_negative_float, default=DEFAULT_THINK_MS,
                         help="mean think time before each answer (exponential); 0 = back to back (saturation)")
-    parser.add_argument("--items", type=_positive_int, default=1000, help="texts in the synthetic pool")
-    parser.add_argument("--workers", type=_positive_int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=_positive_int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--items", type=positive_int, default=1000, help="texts in the synthetic pool")
+    parser.add_argument("--workers", type=positive_int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=positive_int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--broker-url", default=_default_broker_url(),
                         help="Redis database for the Celery broker; its queues are purged at start, so give it a "
                         "database nobody else uses (default: CELERY_BROKER_URL when it names Redis)")
-    parser.add_argument("--refit-timeout", type=_non_negative_float, default=120.0,
+    parser.add_argument("--refit-timeout", type=non_negative_float, default=120.0,
                         help="seconds to wait after the last step for a fit holding every judgment")
     parser.add_argument("--seed", type=int, default=0)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
+from common.arguments import positive_int
 from modeling.ml.plackett_luce import BACKENDS, ComparisonData, fit
 from modeling.ml.plackett_luce.simulate import simulate_pairs, simulate_rankings, true_utilities
 
@@ -25,8 +26,8 @@ HELP = "Time a cold Plackett–Luce fit, and a warm refit after a further hundre
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--items", type=_positive_int, required=True, help="items in the pool")
-    parser.add_argument("--judgments", type=_positive_int, required=True, help="judgments to simulate")
+    parser.add_argument("--items", type=positive_int, required=True, help="items in the pool")
+    parser.add_argument("--judgments", type=positive_int, required=True, help="judgments to simulate")
     parser.add_argument("--listwise", type=int, default=2, help="items per judgment: 2 for pairs (default), 3–8 lists")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
@@ -101,10 +102,3 @@ def _simulate(truth: np.ndarray, judgments: int, listwise: int, seed: int) -> Co
     if listwise == 2:
         return simulate_pairs(truth, judgments, seed=seed)
     return simulate_rankings(truth, judgments, listwise, seed=seed)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
+from common.arguments import positive_int
 from modeling.ml.agreement import data_subset
 from modeling.ml.plackett_luce import fit
 from modeling.ml.planning import NOISE_SPREADS
@@ -39,13 +40,6 @@ HELP = "Mixed crowd with spammers and adversarial annotators: Spearman drop, fla
 TARGETS = {"spearman_drop": 0.02, "flag_recall": 0.9, "false_flag_rate": 0.05}
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
 def _share(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:
@@ -54,15 +48,15 @@ def _share(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--items", type=_positive_int, default=1000, help="texts in the pool")
-    parser.add_argument("--annotators", type=_positive_int, default=50)
-    parser.add_argument("--judgments-per-item", type=_positive_int, default=15)
+    parser.add_argument("--items", type=positive_int, default=1000, help="texts in the pool")
+    parser.add_argument("--annotators", type=positive_int, default=50)
+    parser.add_argument("--judgments-per-item", type=positive_int, default=15)
     parser.add_argument("--spammers", type=_share, default=0.2, help="share of annotators answering at random")
     parser.add_argument("--adversarial", type=_share, default=0.1, help="share answering against the truth")
     parser.add_argument("--side-bias-sd", type=float, default=0.3, help="spread of the annotators' left-hand bias")
     parser.add_argument("--threshold", type=float, default=0.5, help="the campaigns' reliability threshold")
     parser.add_argument("--noise", choices=sorted(NOISE_SPREADS), default="moderate")
-    parser.add_argument("--seeds", type=_positive_int, default=5)
+    parser.add_argument("--seeds", type=positive_int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="first seed")
 
 

@@ -11,23 +11,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from common.arguments import non_negative_float, positive_int
 from common.exceptions import ApplicationError
 from modeling.simulation.annotators import TruthFileError, truth_load
 from modeling.simulation.runs import DEFAULT_BOT_PASSWORD, simulation_run
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number ≥ 0, got {raw}")
-    return value
 
 
 def _probability(raw: str) -> float:
@@ -43,14 +30,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--campaign", type=int, required=True, help="id of a running campaign")
         parser.add_argument("--truth", required=True, help="CSV or JSONL with `text` and `intensity` for every text")
-        parser.add_argument("--bots", type=_positive_int, required=True, help="number of simulated annotators")
+        parser.add_argument("--bots", type=positive_int, required=True, help="number of simulated annotators")
         parser.add_argument(
-            "--judgments-per-bot", type=_positive_int, default=None,
+            "--judgments-per-bot", type=positive_int, default=None,
             help="stop each bot after this many judgments (default: until the campaign has no more work)",
         )
         parser.add_argument("--seconds", type=float, default=None, help="stop every bot after this many seconds")
         parser.add_argument(
-            "--noise", type=_non_negative_float, default=1.0,
+            "--noise", type=non_negative_float, default=1.0,
             help="Gumbel noise multiplier: 1 answers by Plackett–Luce with utilities truth/scale, 0 by the truth",
         )
         parser.add_argument("--scale", type=float, default=2.5, help="intensity points per logit (default 2.5)")
@@ -60,7 +47,7 @@ class Command(BaseCommand):
             help="probability that a bot puts the first text shown on top whatever it perceived",
         )
         parser.add_argument(
-            "--tie-epsilon", type=_non_negative_float, default=0.05,
+            "--tie-epsilon", type=non_negative_float, default=0.05,
             help="noisy utilities closer than this tie, where the campaign allows ties",
         )
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="the server the bots talk to")
