@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +156,22 @@ def split_by_text(
     return train, held_out
 
 
+def graded_similarity(shared: Callable[[int, bool], np.ndarray]) -> np.ndarray:
+    """How closely two texts are related, for a matrix of text pairs: the most leading path levels any label pair of
+    the two shares, + 0.5 when those labels also agree in direction (level 0 is the theory: 0–3.5). `shared(level,
+    directed)` says, as a boolean matrix, which pairs share a level-`level` prefix (and direction when `directed`).
+    The one definition that training (LabelArrays.text_similarity) and the evaluation (metrics) both use."""
+    target: np.ndarray | None = None
+    for level in range(LEVELS + 1):
+        for directed, score in ((False, float(level)), (True, level + 0.5)):
+            pairs = shared(level, directed)
+            if target is None:
+                target = np.zeros(pairs.shape, dtype=np.float32)
+            target = np.where(pairs, np.maximum(target, score), target)
+    assert target is not None  # LEVELS + 1 ≥ 1 rounds
+    return target
+
+
 @dataclass
 class LabelArrays:
     """Integer labels of a list of examples, row for row.
@@ -196,12 +212,12 @@ class LabelArrays:
         0). Pairs of rows of the same text are 0."""
         texts = self.text_index[rows]
         other_texts = texts if others is None else self.text_index[others]
-        target = np.zeros((len(texts), len(other_texts)), dtype=np.float32)
-        for level in range(LEVELS + 1):  # level 0: the theory
-            for directed, score in ((False, float(level)), (True, level + 0.5)):
-                matrix = self._text_incidence(level, directed=directed)
-                shared = (matrix[texts] @ matrix[other_texts].T).toarray() > 0
-                target = np.where(shared, np.maximum(target, score), target)
+
+        def shared(level: int, directed: bool) -> np.ndarray:
+            matrix = self._text_incidence(level, directed=directed)
+            return (matrix[texts] @ matrix[other_texts].T).toarray() > 0
+
+        target = graded_similarity(shared)
         target[texts[:, None] == other_texts[None, :]] = 0.0
         return target
 

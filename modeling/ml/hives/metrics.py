@@ -22,13 +22,14 @@ pairs: how many leading path levels they share (0–3) and whether those labels 
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .data import LEVELS, HivesExample
+from .data import LEVELS, HivesExample, graded_similarity
 
 N_BINS = 5
 # Cosine similarities are computed in blocks of this many query rows to bound memory on large evaluation sets.
@@ -79,17 +80,14 @@ class TextLabels:
         #shared levels + 0.5 · same direction, each the best over label pairs."""
         n = len(self.text_ids)
         bins = np.full((len(rows), n), -1, dtype=np.int8)
-        target = np.zeros((len(rows), n), dtype=np.float32)
-        for level in range(LEVELS + 1):
-            any_direction = self.shared(rows, level, directed=False)
-            same_direction = self.shared(rows, level, directed=True)
-            target = np.where(any_direction, np.maximum(target, level), target)
-            target = np.where(same_direction, np.maximum(target, level + 0.5), target)
-        same_path = self.shared(rows, LEVELS, directed=False)
-        same_path_direction = self.shared(rows, LEVELS, directed=True)
-        shared_2 = self.shared(rows, 2, directed=False)
-        shared_1 = self.shared(rows, 1, directed=False)
-        same_theory = self.shared(rows, 0, directed=False)
+        # each sharing matrix computed once: the target and the bins read the same ones
+        shared = functools.cache(lambda level, directed: self.shared(rows, level, directed=directed))
+        target = graded_similarity(shared)
+        same_path = shared(LEVELS, False)
+        same_path_direction = shared(LEVELS, True)
+        shared_2 = shared(2, False)
+        shared_1 = shared(1, False)
+        same_theory = shared(0, False)
         # Fill from the farthest bin to the closest so that the closest relation wins.
         bins[same_theory] = 4
         bins[shared_1] = 3
