@@ -260,8 +260,9 @@ def value_has_posterior(*, value_id: int) -> bool:
     return found
 
 
-# The campaigns' fixed facts above, also kept in each process: two Redis round trips fewer per `next`. Keyed by
-# database, since one process may serve several (the benchmarks' throwaway databases, tests).
+# The facts above that never change once known (a campaign's values and item id range, a value having a fit), kept
+# in each process: two Redis round trips and a database probe fewer per `next`. Keyed by database, since one process
+# may serve several (the benchmarks' throwaway databases, tests).
 _PROCESS_FACTS: dict[tuple[str, str], Any] = {}
 _PROCESS_FACTS_MAX = 10_000
 
