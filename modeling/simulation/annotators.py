@@ -471,7 +471,8 @@ class Bot:
         self.busy_wait_s = busy_wait_s
         self.max_busy_s = max_busy_s
         self.think_s = think_s
-        # its own generator, so that thinking leaves the answers of a seeded bot as they were without it
+        # its own generator (seeded from the bot's), so that reading times never shift the draws of the answers:
+        # a seeded bot gives the same answers whatever the mean reading time
         self._think_rng = random.Random(rng.random()) if think_s else None
         self.stats = BotStats()
         self._counted: set[int] = set()  # assignments whose judgment this bot has counted
