@@ -17,6 +17,11 @@ measures the latency of a given offered load (20 bots thinking 80 ms offer ~200 
 
 `--profile` adds the database queries and in-process time of one `next` and of one submit
 with its next (measured with Django's test client against the same database).
+
+`--floor` then runs the same accounts, think time and duration against the same server asking only the simplest
+authenticated request, `GET /api/v1/me/` (modeling/simulation/floor.py), and adds its figures under `floor`: what
+gunicorn, the middleware, the session and DRF cost on this machine before any annotation code runs. No annotation
+code can beat it, so it tells whether a target is out of this machine's reach whatever the code does.
 """
 
 from __future__ import annotations
@@ -26,11 +31,19 @@ import os
 import time
 from typing import Any
 
+import numpy as np
 from django.db import connection
 
 from common.arguments import non_negative_float, positive_float, positive_int
 from modeling.simulation.annotators import SimulationPlan, percentile, simulate
-from modeling.simulation.server import database_cpu_seconds, gunicorn_server, process_cpu_s, throwaway_database
+from modeling.simulation.floor import FLOOR_PATH, framework_floor
+from modeling.simulation.server import (
+    Server,
+    database_cpu_seconds,
+    gunicorn_server,
+    process_cpu_s,
+    throwaway_database,
+)
 from modeling.simulation.synthetic import DEFAULT_LIST_SIZE, synthetic_campaign_create, synthetic_posterior_publish
 
 HELP = "Measure judgments/s and next/submit latency of A simulated annotators over HTTP against gunicorn."
@@ -64,6 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--profile", action="store_true", help="add queries and in-process ms per next and submit")
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="then measure the simplest authenticated request (GET /api/v1/me/) the same way: the framework's floor",
+    )
+    parser.add_argument(
         "--clone-database",
         action="store_true",
         help="copy the current database (it must be migrated, empty and idle, like the test database) instead of "
@@ -85,6 +103,7 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         think_ms=options["think_ms"],
         phase=options["phase"],
         profile=options["profile"],
+        floor=options["floor"],
         clone_database=options["clone_database"],
     )
 
@@ -103,6 +122,7 @@ def annotate_benchmark(
     think_ms: float = 0.0,
     phase: str = "adaptive",
     profile: bool = False,
+    floor: bool = False,
     clone_database: bool = False,
 ) -> dict[str, Any]:
     list_size = list_size or DEFAULT_LIST_SIZE[protocol]
@@ -147,6 +167,11 @@ def annotate_benchmark(
             )
             cpu_after = (time.process_time(), server.cpu_seconds(), database_cpu_seconds(database_name))
             server_log = server.log_tail() if result.errors else ""
+            floor_measurements = None
+            if floor:
+                floor_measurements = _floor(
+                    server, database_name, accounts=synthetic.accounts, seconds=seconds, think_ms=think_ms, seed=seed
+                )
         stored = campaign.judgments.count()
         measurements: dict[str, Any] = {
             "benchmark": "annotate",
@@ -176,7 +201,43 @@ def annotate_benchmark(
             measurements["server_log_tail"] = server_log
         if profile:
             measurements["profile"] = _profile_requests(campaign_id=campaign.pk, username=synthetic.accounts[0][0])
+        if floor_measurements is not None:
+            measurements["floor"] = floor_measurements
+            judgment_cpu = sum(measurements.get("cpu_ms_per_judgment", {}).values())
+            request_cpu = sum(floor_measurements.get("cpu_ms_per_request", {}).values())
+            if judgment_cpu and request_cpu:
+                # how many floor requests' worth of CPU one judgment costs
+                measurements["judgment_cpu_in_floor_requests"] = round(judgment_cpu / request_cpu, 2)
         return measurements
+
+
+def _floor(server: Server, database_name: str, **plan: Any) -> dict[str, Any]:
+    """The framework's floor on the benchmark's own server (modeling/simulation/floor.py), with the CPU per request
+    of the clients, gunicorn and PostgreSQL read the same way as for judgments."""
+    cpu_before: list[float] = []
+
+    def read_cpu_counters() -> None:
+        cpu_before.extend((time.process_time(), server.cpu_seconds(), database_cpu_seconds(database_name)))
+
+    result = framework_floor(base_url=server.base_url, on_clock_start=read_cpu_counters, **plan)
+    cpu_after = (time.process_time(), server.cpu_seconds(), database_cpu_seconds(database_name))
+    latencies = np.asarray(result.latencies_ms, dtype=float)
+    measurements: dict[str, Any] = {
+        "path": FLOOR_PATH,
+        "requests": result.requests,
+        "requests_per_s": round(result.requests / result.seconds, 2) if result.seconds > 0 else 0.0,
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "p99_ms": percentile(latencies, 99),
+        "errors": result.errors,
+    }
+    if cpu_before and result.requests:
+        budget = _cpu_budget(tuple(cpu_before), cpu_after, result.requests)
+        measurements["cpu_ms_per_request"] = budget["cpu_ms_per_judgment"]
+        measurements["cpu_bound_requests_per_s"] = budget["cpu_bound_judgments_per_s"]
+    if result.error_examples:
+        measurements["error_examples"] = result.error_examples
+    return measurements
 
 
 def _cpu_budget(before: tuple[float, ...], after: tuple[float, ...], judgments: int) -> dict[str, Any]:
@@ -285,4 +346,3 @@ def _profile_requests(*, campaign_id: int, username: str) -> dict[str, Any]:
         "submit_with_next_queries": submit_next_queries,
         **per_request,
     }
-

@@ -1,5 +1,6 @@
 """`manage.py benchmark annotate`: a short real run (throwaway database, gunicorn, 2 annotators for ~3 s) prints
-one JSON line with every measurement, and every judgment the annotators made was stored."""
+one JSON line with every measurement, and every judgment the annotators made was stored; `--floor` adds the same
+clients' figures for the simplest authenticated request on the same server."""
 
 import json
 from io import StringIO
@@ -22,7 +23,7 @@ def test_a_short_annotate_benchmark_prints_its_measurements():
     test_database = connection.settings_dict["NAME"]
     call_command(
         "benchmark", "annotate", "--annotators", "2", "--seconds", "3", "--items", "40", "--think-ms", "5",
-        "--clone-database", stdout=out,
+        "--floor", "--clone-database", stdout=out,
     )
     # The benchmark ran in its own copy of the database and handed the connection back to the test database.
     assert connection.settings_dict["NAME"] == test_database
@@ -38,3 +39,12 @@ def test_a_short_annotate_benchmark_prints_its_measurements():
     assert 2.5 < result["seconds"] < 15  # the clock stops when the last in-flight request returns
     assert result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
     assert result["server"].startswith("gunicorn config.wsgi:application --bind=127.0.0.1:")
+
+    # the framework's floor: the same two logged-in clients asked GET /api/v1/me/ for the same time
+    floor = result["floor"]
+    assert floor["path"] == "/api/v1/me/" and floor["errors"] == 0, floor.get("error_examples")
+    assert floor["requests"] > 0 and floor["requests_per_s"] > 0
+    assert floor["p50_ms"] <= floor["p95_ms"] <= floor["p99_ms"]
+    assert set(floor["cpu_ms_per_request"]) == {"client", "server", "database"}
+    # a judgment does everything the floor request does (session, user, DRF) and more
+    assert result["judgment_cpu_in_floor_requests"] > 1
