@@ -147,7 +147,7 @@ def annotate_benchmark(
             cpu_before: list[float] = []
 
             def read_cpu_counters() -> None:  # once every annotator has logged in: password hashing stays out
-                cpu_before.extend((time.process_time(), server.cpu_seconds(), database_cpu_seconds(database_name)))
+                cpu_before.extend(_cpu_counters(server, database_name))
 
             result = simulate(
                 SimulationPlan(
@@ -165,7 +165,7 @@ def annotate_benchmark(
                 ),
                 on_clock_start=read_cpu_counters,
             )
-            cpu_after = (time.process_time(), server.cpu_seconds(), database_cpu_seconds(database_name))
+            cpu_after = _cpu_counters(server, database_name)
             server_log = server.log_tail() if result.errors else ""
             floor_measurements = None
             if floor:
@@ -217,10 +217,10 @@ def _floor(server: Server, database_name: str, **plan: Any) -> dict[str, Any]:
     cpu_before: list[float] = []
 
     def read_cpu_counters() -> None:
-        cpu_before.extend((time.process_time(), server.cpu_seconds(), database_cpu_seconds(database_name)))
+        cpu_before.extend(_cpu_counters(server, database_name))
 
     result = framework_floor(base_url=server.base_url, on_clock_start=read_cpu_counters, **plan)
-    cpu_after = (time.process_time(), server.cpu_seconds(), database_cpu_seconds(database_name))
+    cpu_after = _cpu_counters(server, database_name)
     latencies = np.asarray(result.latencies_ms, dtype=float)
     measurements: dict[str, Any] = {
         "path": FLOOR_PATH,
@@ -231,29 +231,35 @@ def _floor(server: Server, database_name: str, **plan: Any) -> dict[str, Any]:
         "p99_ms": percentile(latencies, 99),
         "errors": result.errors,
     }
-    if cpu_before and result.requests:
-        budget = _cpu_budget(tuple(cpu_before), cpu_after, result.requests)
-        measurements["cpu_ms_per_request"] = budget["cpu_ms_per_judgment"]
-        measurements["cpu_bound_requests_per_s"] = budget["cpu_bound_judgments_per_s"]
+    if cpu_before:
+        measurements.update(_cpu_budget(tuple(cpu_before), cpu_after, result.requests, unit="request"))
     if result.error_examples:
         measurements["error_examples"] = result.error_examples
     return measurements
 
 
-def _cpu_budget(before: tuple[float, ...], after: tuple[float, ...], judgments: int) -> dict[str, Any]:
-    """CPU milliseconds per judgment of the bots (this process), gunicorn and PostgreSQL during the run, and the
-    judgments/s those costs would allow if they had every core of this machine to themselves. Wall-clock figures
-    depend on what else runs on the machine; these hardly do (report the load average with them)."""
-    if not judgments:
+def _cpu_counters(server: Server, database_name: str) -> tuple[float, float, float]:
+    """CPU seconds used so far by this process (the bots), gunicorn and the PostgreSQL backends of the database."""
+    return time.process_time(), server.cpu_seconds(), database_cpu_seconds(database_name)
+
+
+def _cpu_budget(
+    before: tuple[float, ...], after: tuple[float, ...], count: int, *, unit: str = "judgment"
+) -> dict[str, Any]:
+    """CPU milliseconds per `unit` (judgment, or request of the floor) of the bots (this process), gunicorn and
+    PostgreSQL during the run, and the units/s those costs would allow if they had every core of this machine to
+    themselves. Wall-clock figures depend on what else runs on the machine; these hardly do (report the load average
+    with them)."""
+    if not count:
         return {}
     spent = {
-        part: max(0.0, end - start) * 1000 / judgments
+        part: max(0.0, end - start) * 1000 / count
         for part, start, end in zip(("client", "server", "database"), before, after, strict=True)
     }
     cores = os.cpu_count() or 1
     return {
-        "cpu_ms_per_judgment": {part: round(ms, 2) for part, ms in spent.items()},
-        "cpu_bound_judgments_per_s": round(cores * 1000 / sum(spent.values()), 1) if sum(spent.values()) else None,
+        f"cpu_ms_per_{unit}": {part: round(ms, 2) for part, ms in spent.items()},
+        f"cpu_bound_{unit}s_per_s": round(cores * 1000 / sum(spent.values()), 1) if sum(spent.values()) else None,
         "cores": cores,
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

@@ -677,6 +677,32 @@ def percentile(values: np.ndarray, q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2) if values.size else None
 
 
+class StartingLine:
+    """Starts a group of threads together: each calls `wait()` once it is ready (logged in); the last to arrive runs
+    `on_clock_start` (benchmarks read CPU counters there) and starts the clock. `abort()` releases the others
+    (with threading.BrokenBarrierError) when one thread cannot get there."""
+
+    def __init__(self, parties: int, *, on_clock_start: Callable[[], None] | None = None) -> None:
+        self._on_clock_start = on_clock_start
+        self._started_at: float | None = None
+        self._barrier = threading.Barrier(parties, action=self._start)
+
+    def _start(self) -> None:
+        if self._on_clock_start is not None:
+            self._on_clock_start()
+        self._started_at = time.monotonic()
+
+    def wait(self) -> None:
+        self._barrier.wait()
+
+    def abort(self) -> None:
+        self._barrier.abort()
+
+    def elapsed_s(self) -> float:
+        """Seconds since the clock started; 0 when it never did."""
+        return 0.0 if self._started_at is None else time.monotonic() - self._started_at
+
+
 def simulate(plan: SimulationPlan, *, on_clock_start: Callable[[], None] | None = None) -> SimulationResult:
     """Run one bot per account, each in its own thread. Every bot logs in first; the clock (and `seconds`) starts
     when all of them are logged in, so login cost stays out of the throughput figures. `on_clock_start` runs just
@@ -709,28 +735,21 @@ def simulate(plan: SimulationPlan, *, on_clock_start: Callable[[], None] | None 
                 think_s=plan.think_ms / 1000,
             )
         )
-    clock: dict[str, float] = {}
-
-    def start_clock() -> None:
-        if on_clock_start is not None:
-            on_clock_start()
-        clock["start"] = time.monotonic()
-
-    barrier = threading.Barrier(len(bots), action=start_clock)
+    starting_line = StartingLine(len(bots), on_clock_start=on_clock_start)
 
     def should_stop() -> bool:
-        return plan.seconds is not None and time.monotonic() - clock["start"] >= plan.seconds
+        return plan.seconds is not None and starting_line.elapsed_s() >= plan.seconds
 
     def run(bot: Bot) -> None:
         try:
             logged_in = bot.login()
-            barrier.wait()
+            starting_line.wait()
             if logged_in:
                 bot.work(should_stop=should_stop, max_judgments=plan.judgments_per_bot)
         except Exception as exc:  # noqa: BLE001 - a crashed bot is reported in the summary, not a traceback per thread
             bot.stats.error(f"{bot.username}: {type(exc).__name__}: {exc}")
             bot.stats.stop_reason = "crashed"
-            barrier.abort()  # never leave the other bots waiting for one that died before the barrier
+            starting_line.abort()  # never leave the other bots waiting for one that died before the line
         finally:
             bot.client.close()
 
@@ -739,5 +758,5 @@ def simulate(plan: SimulationPlan, *, on_clock_start: Callable[[], None] | None 
         thread.start()
     for thread in threads:
         thread.join()
-    seconds = time.monotonic() - clock["start"] if "start" in clock else 0.0
+    seconds = starting_line.elapsed_s()
     return SimulationResult(bots=len(bots), spammers=n_spammers, seconds=seconds, stats=[bot.stats for bot in bots])

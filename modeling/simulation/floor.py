@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from modeling.simulation.annotators import ApiClient, ApiError
+from modeling.simulation.annotators import ApiClient, ApiError, StartingLine
 
 FLOOR_PATH = "/api/v1/me/"
 MAX_ERROR_EXAMPLES = 5
@@ -56,14 +56,7 @@ def framework_floor(
     seed_rng = random.Random(seed)
     result = FloorResult(clients=len(accounts), seconds=0.0)
     lock = threading.Lock()
-    clock: dict[str, float] = {}
-
-    def start_clock() -> None:
-        if on_clock_start is not None:
-            on_clock_start()
-        clock["start"] = time.monotonic()
-
-    barrier = threading.Barrier(len(accounts), action=start_clock)
+    starting_line = StartingLine(len(accounts), on_clock_start=on_clock_start)
 
     def record_error(message: str) -> None:
         with lock:
@@ -78,8 +71,8 @@ def framework_floor(
             try:
                 client.login(username, password)
             finally:
-                barrier.wait()  # also after a failed login: the others must not wait for this client forever
-            while time.monotonic() - clock["start"] < seconds:
+                starting_line.wait()  # also after a failed login: the others must not wait for this client forever
+            while starting_line.elapsed_s() < seconds:
                 if think_ms:
                     time.sleep(rng.expovariate(1000 / think_ms))
                 started = time.perf_counter()
@@ -104,5 +97,5 @@ def framework_floor(
         thread.start()
     for thread in threads:
         thread.join()
-    result.seconds = time.monotonic() - clock["start"] if "start" in clock else 0.0
+    result.seconds = starting_line.elapsed_s()
     return result
